@@ -1,0 +1,1 @@
+//! The Cargo registry index format and idempotent, verified git edits of an index.

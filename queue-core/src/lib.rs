@@ -1,0 +1,1 @@
+//! A storage-agnostic, at-least-once background-job queue.

@@ -1,0 +1,4 @@
+//! Integration tests of queue-diesel, against a real PostgreSQL and real SQLite files.
+#![allow(clippy::unwrap_used)]
+
+mod pg_support;

@@ -1,0 +1,1 @@
+//! Publish, yank and unyank for a Cargo registry: database changes plus index jobs.
