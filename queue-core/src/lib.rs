@@ -1,1 +1,22 @@
-//! A storage-agnostic, at-least-once background-job queue.
+#![doc = include_str!("../README.md")]
+
+mod job;
+mod memory;
+mod retry;
+mod runner;
+mod storage;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use job::{Job, JobId, NewJob, DEFAULT_QUEUE};
+pub use memory::MemoryStorage;
+pub use retry::RetryPolicy;
+pub use runner::{
+    DrainReport, Event, Runner, RunnerConfig, RunnerError, RunningRunner, ShutdownReport,
+    MAX_ERROR_LEN,
+};
+pub use storage::{ClaimedJob, JobFilter, JobInfo, Outcome, Storage, StorageError, Waker};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,117 @@
+//! The `Job` trait that job types implement, and the identifiers and rows it produces.
+
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::storage::{Storage, StorageError};
+
+/// The queue a job type runs on unless it names another.
+pub const DEFAULT_QUEUE: &str = "default";
+
+/// A background job: serializable data plus the code that runs it.
+///
+/// # At-least-once
+///
+/// A job can run more than once: a worker can die after the job's effect happened but before
+/// the job was recorded as done, a database connection can drop between the two, and a failed
+/// job is retried from the start. A job may also run after a newer job of the same kind.
+/// So every job must be idempotent and must not depend on the order jobs run in: the usual
+/// shape is "bring X in line with the source of truth", not "apply this delta to X".
+///
+/// # Example
+///
+/// ```
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct SendWelcomeMail {
+///     user_id: i64,
+/// }
+///
+/// struct Mailer;
+///
+/// impl queue_core::Job for SendWelcomeMail {
+///     const JOB_NAME: &'static str = "send_welcome_mail";
+///     type Context = Mailer;
+///
+///     fn run(&self, _mailer: &Mailer) -> anyhow::Result<()> {
+///         // Look up whether the mail was already sent before sending it again.
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait Job: Serialize + DeserializeOwned + Send + 'static {
+    /// The stable name stored with each job; renaming it orphans queued jobs.
+    const JOB_NAME: &'static str;
+    /// Higher runs first; jobs of equal priority run oldest first.
+    const PRIORITY: i16 = 0;
+    /// The queue whose workers run this job type.
+    const QUEUE: &'static str = DEFAULT_QUEUE;
+    /// Coalesce with an identical pending job (same type and data) instead of adding a row.
+    ///
+    /// Only jobs that have not started are coalesced: a running job does not absorb a newer
+    /// identical one, because the newer one must still run after it.
+    const DEDUPLICATED: bool = false;
+    /// How many times a failed job is retried before it is kept but no longer run.
+    /// `None`, the default, retries until the job succeeds.
+    const MAX_RETRIES: Option<u32> = None;
+
+    /// The environment a job runs in: pools, repositories, clients. Shared by all workers.
+    type Context: Send + Sync + 'static;
+
+    /// Runs the job. An error, or a panic, records a failure and schedules a retry.
+    fn run(&self, ctx: &Self::Context) -> anyhow::Result<()>;
+
+    /// Queues this job in `storage`. Returns `None` when a deduplicated job was coalesced
+    /// with an identical pending one.
+    fn enqueue<S: Storage + ?Sized>(&self, storage: &S) -> Result<Option<JobId>, StorageError>
+    where
+        Self: Sized,
+    {
+        storage.enqueue(&NewJob::from_job(self)?)
+    }
+}
+
+/// The identifier of a queued job.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct JobId(pub i64);
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A job ready to be stored: what a [`Storage`] needs to insert a row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    /// The job type's [`Job::JOB_NAME`].
+    pub job_type: String,
+    /// The serialized job.
+    pub data: serde_json::Value,
+    /// The job type's [`Job::PRIORITY`].
+    pub priority: i16,
+    /// The job type's [`Job::DEDUPLICATED`].
+    pub deduplicated: bool,
+}
+
+impl NewJob {
+    /// Serializes `job` with its type's name, priority and deduplication setting.
+    pub fn from_job<J: Job>(job: &J) -> Result<NewJob, StorageError> {
+        let data = serde_json::to_value(job).map_err(|source| StorageError::Serialize {
+            job_type: J::JOB_NAME.to_owned(),
+            source,
+        })?;
+        Ok(NewJob {
+            job_type: J::JOB_NAME.to_owned(),
+            data,
+            priority: J::PRIORITY,
+            deduplicated: J::DEDUPLICATED,
+        })
+    }
+}

@@ -1,0 +1,232 @@
+//! An in-memory storage, for other projects' unit tests of their jobs.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use crate::job::{JobId, NewJob};
+use crate::storage::{ClaimedJob, JobFilter, JobInfo, Outcome, Storage, StorageError, Waker};
+
+/// A [`Storage`] that keeps jobs in memory, with the same semantics as the database
+/// backends (it passes the same conformance suite). Jobs are lost when it is dropped, so it
+/// is for tests and examples, not production.
+#[derive(Debug, Default)]
+pub struct MemoryStorage {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    next_id: i64,
+    jobs: BTreeMap<JobId, Row>,
+    wakers: Vec<Waker>,
+}
+
+#[derive(Debug, Clone)]
+struct Row {
+    job_type: String,
+    data: serde_json::Value,
+    priority: i16,
+    deduplicated: bool,
+    retries: u32,
+    created_at: SystemTime,
+    last_retry: Option<SystemTime>,
+    last_error: Option<String>,
+    run_at: Option<SystemTime>,
+    running: bool,
+}
+
+impl MemoryStorage {
+    /// An empty storage.
+    pub fn new() -> MemoryStorage {
+        MemoryStorage::default()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while the lock was held cannot leave a row half-updated: every update is
+        // a single assignment. So a poisoned lock is still consistent.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Row {
+    fn info(&self, id: JobId) -> JobInfo {
+        JobInfo {
+            id,
+            job_type: self.job_type.clone(),
+            data: self.data.clone(),
+            priority: self.priority,
+            retries: self.retries,
+            created_at: self.created_at,
+            last_retry: self.last_retry,
+            last_error: self.last_error.clone(),
+            run_at: self.run_at,
+        }
+    }
+
+    fn runnable(&self, now: SystemTime) -> bool {
+        !self.running && self.run_at.is_some_and(|at| at <= now)
+    }
+}
+
+/// Sorts by running order: priority descending, then id ascending.
+fn run_order(a: &(JobId, &Row), b: &(JobId, &Row)) -> std::cmp::Ordering {
+    b.1.priority.cmp(&a.1.priority).then(a.0.cmp(&b.0))
+}
+
+impl Storage for MemoryStorage {
+    fn enqueue(&self, job: &NewJob) -> Result<Option<JobId>, StorageError> {
+        let now = SystemTime::now();
+        let mut state = self.state();
+        if job.deduplicated {
+            let existing = state.jobs.values_mut().find(|row| {
+                row.deduplicated
+                    && !row.running
+                    && row.run_at.is_some()
+                    && row.job_type == job.job_type
+                    && row.data == job.data
+            });
+            if let Some(row) = existing {
+                row.run_at = row.run_at.map(|at| at.min(now));
+                return Ok(None);
+            }
+        }
+        state.next_id += 1;
+        let id = JobId(state.next_id);
+        state.jobs.insert(
+            id,
+            Row {
+                job_type: job.job_type.clone(),
+                data: job.data.clone(),
+                priority: job.priority,
+                deduplicated: job.deduplicated,
+                retries: 0,
+                created_at: now,
+                last_retry: None,
+                last_error: None,
+                run_at: Some(now),
+                running: false,
+            },
+        );
+        let wakers = state.wakers.clone();
+        drop(state);
+        wakers.iter().for_each(Waker::wake);
+        Ok(Some(id))
+    }
+
+    fn run_next(
+        &self,
+        filter: &JobFilter<'_>,
+        run: &mut dyn FnMut(&ClaimedJob) -> Outcome,
+    ) -> Result<Option<JobId>, StorageError> {
+        let now = SystemTime::now();
+        let claimed = {
+            let mut state = self.state();
+            let next = state
+                .jobs
+                .iter()
+                .filter(|(_, row)| row.runnable(now) && filter.matches(&row.job_type))
+                .map(|(id, row)| (*id, row))
+                .min_by(run_order)
+                .map(|(id, _)| id);
+            let Some(id) = next else { return Ok(None) };
+            let Some(row) = state.jobs.get_mut(&id) else { return Ok(None) };
+            row.running = true;
+            ClaimedJob {
+                id,
+                job_type: row.job_type.clone(),
+                data: Ok(row.data.clone()),
+                retries: row.retries,
+            }
+        };
+        // If `run` unwinds, the claim is released as a crashed worker's would be.
+        struct Release<'a>(&'a MemoryStorage, JobId, bool);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                if !self.2 {
+                    if let Some(row) = self.0.state().jobs.get_mut(&self.1) {
+                        row.running = false;
+                    }
+                }
+            }
+        }
+        let mut release = Release(self, claimed.id, false);
+        let outcome = run(&claimed);
+        let mut state = self.state();
+        release.2 = true;
+        match outcome {
+            Outcome::Succeeded => {
+                state.jobs.remove(&claimed.id);
+            }
+            Outcome::Failed { error, retry_in } => {
+                if let Some(row) = state.jobs.get_mut(&claimed.id) {
+                    let now = SystemTime::now();
+                    row.running = false;
+                    row.retries += 1;
+                    row.last_retry = Some(now);
+                    row.last_error = Some(error);
+                    row.run_at = retry_in.map(|d| now + d);
+                }
+            }
+        }
+        Ok(Some(claimed.id))
+    }
+
+    fn listen(&self, waker: Waker) -> Result<Option<Box<dyn Send>>, StorageError> {
+        self.state().wakers.push(waker);
+        Ok(None)
+    }
+
+    fn count_pending(&self) -> Result<u64, StorageError> {
+        Ok(self.state().jobs.len() as u64)
+    }
+
+    fn pending_jobs(&self, limit: usize) -> Result<Vec<JobInfo>, StorageError> {
+        let state = self.state();
+        let mut rows: Vec<(JobId, &Row)> = state.jobs.iter().map(|(id, r)| (*id, r)).collect();
+        rows.sort_by(run_order);
+        Ok(rows.into_iter().take(limit).map(|(id, row)| row.info(id)).collect())
+    }
+
+    fn stalled_jobs(&self, older_than: Duration) -> Result<Vec<JobInfo>, StorageError> {
+        let cutoff = SystemTime::now().checked_sub(older_than).unwrap_or(SystemTime::UNIX_EPOCH);
+        let state = self.state();
+        Ok(state
+            .jobs
+            .iter()
+            .filter(|(_, row)| !row.running && row.created_at <= cutoff)
+            .map(|(id, row)| row.info(*id))
+            .collect())
+    }
+
+    fn failing_jobs(&self, min_failures: u32) -> Result<Vec<JobInfo>, StorageError> {
+        let state = self.state();
+        let mut jobs: Vec<JobInfo> = state
+            .jobs
+            .iter()
+            .filter(|(_, row)| row.retries >= min_failures)
+            .map(|(id, row)| row.info(*id))
+            .collect();
+        jobs.sort_by(|a, b| b.retries.cmp(&a.retries).then(a.id.cmp(&b.id)));
+        Ok(jobs)
+    }
+
+    fn retry_now(&self, id: JobId) -> Result<bool, StorageError> {
+        let mut state = self.state();
+        let Some(row) = state.jobs.get_mut(&id) else { return Ok(false) };
+        row.run_at = Some(SystemTime::now());
+        let wakers = state.wakers.clone();
+        drop(state);
+        wakers.iter().for_each(Waker::wake);
+        Ok(true)
+    }
+
+    fn delete(&self, id: JobId) -> Result<bool, StorageError> {
+        let mut state = self.state();
+        match state.jobs.get(&id) {
+            None => Ok(false),
+            Some(row) if row.running => Err(StorageError::JobRunning(id)),
+            Some(_) => Ok(state.jobs.remove(&id).is_some()),
+        }
+    }
+}

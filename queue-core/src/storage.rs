@@ -1,0 +1,236 @@
+//! The `Storage` trait a backend implements, and the rows and outcomes it exchanges.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::job::{JobId, NewJob};
+
+/// Where jobs live. Implemented by backends (`queue-diesel` for PostgreSQL and SQLite,
+/// [`MemoryStorage`](crate::MemoryStorage) for tests).
+///
+/// The claim is shaped as a callback, [`Storage::run_next`], so that a backend can either
+/// hold its claim for the whole run (PostgreSQL: a transaction holding the row lock, so a
+/// worker that dies releases its job at once) or take a lease with an expiry and extend it
+/// while the job runs (SQLite).
+///
+/// Every implementation must pass the conformance suite in `queue_core::testing`
+/// (feature `testing`).
+pub trait Storage: Send + Sync + 'static {
+    /// Inserts a job. For a deduplicated job, coalesces with an identical (same type and
+    /// data) job that is pending and not running, and returns `None`; the pending job is then
+    /// made runnable now if it was waiting for a retry. Concurrent enqueues of one
+    /// deduplicated job must leave at most one pending job.
+    fn enqueue(&self, job: &NewJob) -> Result<Option<JobId>, StorageError>;
+
+    /// Inserts several jobs, in one transaction where the backend has them.
+    fn enqueue_batch(&self, jobs: &[NewJob]) -> Result<Vec<Option<JobId>>, StorageError> {
+        jobs.iter().map(|job| self.enqueue(job)).collect()
+    }
+
+    /// Claims the runnable job that `filter` matches with the highest priority, oldest first
+    /// among equals, calls `run` with it, and records the [`Outcome`] `run` returns: the job
+    /// is deleted on success; on failure its retry count, time and error are stored and it
+    /// becomes runnable again after `retry_in` (never, for `None`).
+    ///
+    /// A job is runnable when its retry time has come and no worker is running it.
+    /// Returns the claimed job's id, or `None` when nothing is runnable.
+    fn run_next(
+        &self,
+        filter: &JobFilter<'_>,
+        run: &mut dyn FnMut(&ClaimedJob) -> Outcome,
+    ) -> Result<Option<JobId>, StorageError>;
+
+    /// How many jobs can run at once, when the backend has a limit (a connection pool).
+    /// A runner with more workers than this refuses to start.
+    fn max_concurrent_claims(&self) -> Option<usize> {
+        None
+    }
+
+    /// Starts delivering wake-ups to `waker` when jobs are enqueued, for backends that have
+    /// notifications. The returned value keeps the subscription alive; dropping it stops
+    /// the deliveries. `None` means the backend has no notifications and workers poll.
+    fn listen(&self, waker: Waker) -> Result<Option<Box<dyn Send>>, StorageError> {
+        let _ = waker;
+        Ok(None)
+    }
+
+    /// The number of jobs in the storage, running or not.
+    fn count_pending(&self) -> Result<u64, StorageError>;
+
+    /// Up to `limit` jobs, in the order they would run (priority, then age).
+    fn pending_jobs(&self, limit: usize) -> Result<Vec<JobInfo>, StorageError>;
+
+    /// Jobs enqueued more than `older_than` ago that no worker is running now, oldest first.
+    fn stalled_jobs(&self, older_than: Duration) -> Result<Vec<JobInfo>, StorageError>;
+
+    /// Jobs that failed at least `min_failures` times, most failures first.
+    fn failing_jobs(&self, min_failures: u32) -> Result<Vec<JobInfo>, StorageError>;
+
+    /// Makes a job runnable now, also one whose retries are exhausted. Returns whether the
+    /// job exists.
+    fn retry_now(&self, id: JobId) -> Result<bool, StorageError>;
+
+    /// Deletes a job that is not running. Returns whether a job was deleted;
+    /// [`StorageError::JobRunning`] when it is running.
+    fn delete(&self, id: JobId) -> Result<bool, StorageError>;
+}
+
+impl<S: Storage + ?Sized> Storage for Arc<S> {
+    fn enqueue(&self, job: &NewJob) -> Result<Option<JobId>, StorageError> {
+        (**self).enqueue(job)
+    }
+    fn enqueue_batch(&self, jobs: &[NewJob]) -> Result<Vec<Option<JobId>>, StorageError> {
+        (**self).enqueue_batch(jobs)
+    }
+    fn run_next(
+        &self,
+        filter: &JobFilter<'_>,
+        run: &mut dyn FnMut(&ClaimedJob) -> Outcome,
+    ) -> Result<Option<JobId>, StorageError> {
+        (**self).run_next(filter, run)
+    }
+    fn max_concurrent_claims(&self) -> Option<usize> {
+        (**self).max_concurrent_claims()
+    }
+    fn listen(&self, waker: Waker) -> Result<Option<Box<dyn Send>>, StorageError> {
+        (**self).listen(waker)
+    }
+    fn count_pending(&self) -> Result<u64, StorageError> {
+        (**self).count_pending()
+    }
+    fn pending_jobs(&self, limit: usize) -> Result<Vec<JobInfo>, StorageError> {
+        (**self).pending_jobs(limit)
+    }
+    fn stalled_jobs(&self, older_than: Duration) -> Result<Vec<JobInfo>, StorageError> {
+        (**self).stalled_jobs(older_than)
+    }
+    fn failing_jobs(&self, min_failures: u32) -> Result<Vec<JobInfo>, StorageError> {
+        (**self).failing_jobs(min_failures)
+    }
+    fn retry_now(&self, id: JobId) -> Result<bool, StorageError> {
+        (**self).retry_now(id)
+    }
+    fn delete(&self, id: JobId) -> Result<bool, StorageError> {
+        (**self).delete(id)
+    }
+}
+
+/// Which job types a claim may take.
+#[derive(Debug, Clone, Copy)]
+pub enum JobFilter<'a> {
+    /// Only these types.
+    Types(&'a [&'a str]),
+    /// Every type except these (used to find rows no registered type can run).
+    AllExcept(&'a [&'a str]),
+}
+
+impl JobFilter<'_> {
+    /// Whether a job of type `job_type` passes the filter.
+    pub fn matches(&self, job_type: &str) -> bool {
+        match self {
+            JobFilter::Types(types) => types.contains(&job_type),
+            JobFilter::AllExcept(types) => !types.contains(&job_type),
+        }
+    }
+}
+
+/// A claimed job, as handed to the callback of [`Storage::run_next`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedJob {
+    /// The job's id.
+    pub id: JobId,
+    /// The job type's name.
+    pub job_type: String,
+    /// The job's data, or why the stored text is not JSON.
+    pub data: Result<serde_json::Value, String>,
+    /// How many times the job failed before this run.
+    pub retries: u32,
+}
+
+/// What running a claimed job came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The job is done: delete it.
+    Succeeded,
+    /// The job failed: keep it with `error`, and run it again after `retry_in`, or never
+    /// (until an operator retries it) when `None`.
+    Failed {
+        /// The error text, already bounded in length by the runner.
+        error: String,
+        /// When to run the job again.
+        retry_in: Option<Duration>,
+    },
+}
+
+/// A job as operators see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobInfo {
+    /// The job's id.
+    pub id: JobId,
+    /// The job type's name.
+    pub job_type: String,
+    /// The job's data; stored text that is not JSON is given as a JSON string.
+    pub data: serde_json::Value,
+    /// The job's priority.
+    pub priority: i16,
+    /// How many times the job failed.
+    pub retries: u32,
+    /// When the job was enqueued.
+    pub created_at: SystemTime,
+    /// When the job last failed.
+    pub last_retry: Option<SystemTime>,
+    /// The error of the last failure.
+    pub last_error: Option<String>,
+    /// When the job may run next; `None` when its retries are exhausted.
+    pub run_at: Option<SystemTime>,
+}
+
+/// A handle a backend calls to wake idle workers at once.
+#[derive(Clone)]
+pub struct Waker(Arc<dyn Fn() + Send + Sync>);
+
+impl Waker {
+    /// A waker that calls `f`.
+    pub fn new(f: impl Fn() + Send + Sync + 'static) -> Waker {
+        Waker(Arc::new(f))
+    }
+
+    /// Wakes the idle workers.
+    pub fn wake(&self) {
+        (self.0)();
+    }
+}
+
+impl fmt::Debug for Waker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Waker")
+    }
+}
+
+/// Errors of a [`Storage`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// A job could not be serialized to JSON.
+    #[error("cannot serialize job of type `{job_type}` to JSON: {source}")]
+    Serialize {
+        /// The job type's name.
+        job_type: String,
+        /// The serializer's error.
+        source: serde_json::Error,
+    },
+    /// The job is running and cannot be deleted now.
+    #[error("job {0} is running now; delete it after it finished or failed")]
+    JobRunning(JobId),
+    /// The backend failed (connection, query, pool); the message says what to check.
+    #[error(transparent)]
+    Backend(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StorageError {
+    /// Wraps a backend's error.
+    pub fn backend(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StorageError {
+        StorageError::Backend(err.into())
+    }
+}

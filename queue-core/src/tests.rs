@@ -1,0 +1,99 @@
+use std::time::Duration;
+
+use crate::runner::truncate_error;
+use crate::{JobFilter, MemoryStorage, RetryPolicy, MAX_ERROR_LEN};
+
+mod memory_conformance {
+    crate::storage_conformance_tests!(|| (crate::MemoryStorage::new(), ()));
+}
+
+#[test]
+fn backoff_doubles_and_is_capped() {
+    let policy = RetryPolicy::default();
+    let minutes: Vec<u64> = (1..=10).map(|n| policy.delay(n).as_secs() / 60).collect();
+    insta::assert_snapshot!(format!("{minutes:?}"), @"[1, 2, 4, 8, 16, 32, 60, 60, 60, 60]");
+    assert_eq!(policy.delay(u32::MAX), Duration::from_secs(3600), "no overflow");
+}
+
+#[test]
+fn retry_limit_counts_retries_after_the_first_run() {
+    let policy = RetryPolicy::default();
+    assert_eq!(policy.next_attempt(1, Some(0)), None);
+    assert!(policy.next_attempt(1, Some(1)).is_some());
+    assert_eq!(policy.next_attempt(2, Some(1)), None);
+    assert!(policy.next_attempt(1_000, None).is_some(), "no limit: retried forever");
+}
+
+#[test]
+fn long_errors_are_cut_on_a_character_boundary() {
+    let error = "é".repeat(MAX_ERROR_LEN);
+    let cut = truncate_error(error);
+    assert!(cut.len() <= MAX_ERROR_LEN);
+    assert!(cut.ends_with("... (truncated)"));
+    assert_eq!(truncate_error("short".into()), "short");
+}
+
+#[test]
+fn filters_match_types() {
+    assert!(JobFilter::Types(&["a"]).matches("a"));
+    assert!(!JobFilter::Types(&["a"]).matches("b"));
+    assert!(JobFilter::AllExcept(&["a"]).matches("b"));
+    assert!(!JobFilter::AllExcept(&["a"]).matches("a"));
+}
+
+#[test]
+fn memory_storage_starts_empty() {
+    use crate::Storage as _;
+    let storage = MemoryStorage::new();
+    assert_eq!(storage.count_pending().unwrap(), 0);
+    assert!(storage.pending_jobs(10).unwrap().is_empty());
+}
+
+/// The events of a small scenario, in order, on one worker: what a binary's log shows.
+#[test]
+fn events_of_a_scenario() {
+    use std::sync::{Arc, Mutex};
+
+    use crate::testing::{Journal, RecordingJob};
+    use crate::{Event, Job as _, NewJob, Runner, RunnerConfig, Storage as _};
+
+    let storage = Arc::new(MemoryStorage::new());
+    RecordingJob::new(1).enqueue(&*storage).unwrap();
+    RecordingJob { key: 2, fail: Some("remote hung up".into()), ..Default::default() }
+        .enqueue(&*storage)
+        .unwrap();
+    RecordingJob { key: 3, panic: Some("index out of bounds".into()), ..Default::default() }
+        .enqueue(&*storage)
+        .unwrap();
+    let unknown = NewJob {
+        job_type: "retired_job".into(),
+        data: serde_json::json!({"crate": "foo"}),
+        priority: 0,
+        deduplicated: false,
+    };
+    storage.enqueue(&unknown).unwrap();
+
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&lines);
+    Runner::new(Arc::clone(&storage), RunnerConfig::default())
+        .register::<RecordingJob>(Journal::new())
+        .on_event(move |event| {
+            let line = match event {
+                Event::Started { queue, id, job_type, retries } => {
+                    format!("[{queue}] started {job_type} #{id} (retries {retries})")
+                }
+                Event::Succeeded { queue, id, job_type, .. } => {
+                    format!("[{queue}] succeeded {job_type} #{id}")
+                }
+                Event::Failed { queue, id, job_type, error, retry_in, .. } => {
+                    format!("[{queue}] failed {job_type} #{id}: {error} (retry in {retry_in:?})")
+                }
+                Event::StorageFailed { queue, error } => format!("[{queue}] storage: {error}"),
+            };
+            sink.lock().unwrap().push(line);
+        })
+        .run_until_empty()
+        .unwrap();
+    let lines = lines.lock().unwrap().join("\n");
+    insta::assert_snapshot!(lines);
+}
