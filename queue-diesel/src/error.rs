@@ -1,0 +1,63 @@
+//! The error type of queue-diesel.
+
+use queue_core::StorageError;
+
+/// Errors of the diesel storages.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The database could not be reached.
+    #[error("cannot connect to {url}: {source}; check that the server is running and that the URL's host, port, user, password and database are right")]
+    Connect {
+        /// The URL, with any password hidden.
+        url: String,
+        /// The driver's error.
+        source: diesel::ConnectionError,
+    },
+    /// The connection pool could not be built or gave no connection in time.
+    #[error("connection pool for {url}: {source}; check that the database is reachable and that the pool is large enough for the workers")]
+    Pool {
+        /// The URL, with any password hidden.
+        url: String,
+        /// The pool's error.
+        source: r2d2::Error,
+    },
+    /// A query failed.
+    #[error("query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    /// Applying migrations failed.
+    #[error("applying migrations failed: {0}")]
+    Migration(String),
+    /// A job could not be serialized.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The database URL names no supported backend.
+    #[error("unsupported database URL {0:?}: expected postgres://... (or postgresql://...) for PostgreSQL, or a SQLite file path (optionally sqlite://PATH)")]
+    UnsupportedUrl(String),
+    /// The pool is too small for the number of workers requested.
+    #[error("pool size {pool_size} is too small: a storage needs at least 2 connections (one per running job plus one spare)")]
+    PoolTooSmall {
+        /// The configured pool size.
+        pool_size: u32,
+    },
+}
+
+impl From<Error> for StorageError {
+    fn from(err: Error) -> StorageError {
+        match err {
+            Error::Storage(inner) => inner,
+            other => StorageError::backend(other),
+        }
+    }
+}
+
+/// Hides the password of a URL, for messages.
+pub(crate) fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,522 @@
+//! The PostgreSQL storage: claims hold a row lock for the whole run of a job.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, Utc};
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, Pool};
+use diesel::sql_types::{BigInt, Bool, Jsonb, Nullable, Text};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use queue_core::{
+    ClaimedJob, JobFilter, JobId, JobInfo, NewJob, Outcome, Storage, StorageError, Waker,
+};
+
+use crate::error::{redact, Error};
+
+/// The migrations of the PostgreSQL job table.
+pub const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// The channel `LISTEN`/`NOTIFY` wake-ups use.
+pub const NOTIFY_CHANNEL: &str = "queue_core_jobs";
+
+diesel::table! {
+    background_jobs (id) {
+        id -> BigInt,
+        job_type -> Text,
+        data -> Jsonb,
+        priority -> SmallInt,
+        deduplicated -> Bool,
+        retries -> Integer,
+        last_retry -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        run_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+/// Settings of a [`PgStorage`].
+#[derive(Debug, Clone)]
+pub struct PgConfig {
+    /// `postgres://user:password@host:port/database`.
+    pub url: String,
+    /// Connections in the pool. Each running job holds one for its whole run, and one is
+    /// kept spare for enqueues and operator queries: a runner may have `pool_size - 1`
+    /// workers.
+    pub pool_size: u32,
+    /// How long to wait for a pooled connection before giving up.
+    pub connection_timeout: Duration,
+    /// How often the listening connection checks for notifications.
+    pub listen_interval: Duration,
+}
+
+impl PgConfig {
+    /// Defaults for `url`: a pool of 10, a 10 s connection timeout.
+    pub fn new(url: impl Into<String>) -> PgConfig {
+        PgConfig {
+            url: url.into(),
+            pool_size: 10,
+            connection_timeout: Duration::from_secs(10),
+            listen_interval: Duration::from_millis(5),
+        }
+    }
+}
+
+/// queue-core storage on PostgreSQL.
+///
+/// A claim is `SELECT ... ORDER BY priority DESC, id LIMIT 1 FOR UPDATE SKIP LOCKED` in a
+/// transaction that stays open while the job runs and, in the same transaction, deletes the
+/// row or records the failure. A worker that dies rolls back, so its job is claimable again
+/// at once. Enqueues send one `NOTIFY` per statement, which [`Storage::listen`] turns into
+/// wake-ups of idle workers.
+#[derive(Debug, Clone)]
+pub struct PgStorage {
+    pool: Pool<ConnectionManager<PgConnection>>,
+    config: PgConfig,
+}
+
+impl PgStorage {
+    /// Connects a pool to `config.url`. Fails at once when the database is unreachable.
+    pub fn connect(config: PgConfig) -> Result<PgStorage, Error> {
+        if config.pool_size < 2 {
+            return Err(Error::PoolTooSmall { pool_size: config.pool_size });
+        }
+        let manager = ConnectionManager::<PgConnection>::new(&config.url);
+        let pool = Pool::builder()
+            .max_size(config.pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(config.connection_timeout)
+            .build(manager)
+            .map_err(|source| Error::Pool { url: redact(&config.url), source })?;
+        Ok(PgStorage { pool, config })
+    }
+
+    /// Applies pending migrations of the job table; returns the versions applied.
+    pub fn migrate(&self) -> Result<Vec<String>, Error> {
+        let mut conn = self.conn()?;
+        run_pg_migrations(&mut conn)
+    }
+
+    /// The connection pool, for the application's own queries.
+    pub fn pool(&self) -> &Pool<ConnectionManager<PgConnection>> {
+        &self.pool
+    }
+
+    fn conn(
+        &self,
+    ) -> Result<diesel::r2d2::PooledConnection<ConnectionManager<PgConnection>>, Error> {
+        self.pool.get().map_err(|source| Error::Pool { url: redact(&self.config.url), source })
+    }
+}
+
+/// Applies pending job-table migrations on `conn`; returns the versions applied. Idempotent.
+pub fn run_pg_migrations(conn: &mut PgConnection) -> Result<Vec<String>, Error> {
+    let applied =
+        conn.run_pending_migrations(PG_MIGRATIONS).map_err(|e| Error::Migration(e.to_string()))?;
+    Ok(applied.iter().map(ToString::to_string).collect())
+}
+
+/// Enqueues `job` on the caller's connection, inside the caller's transaction if one is
+/// open: a rollback removes the job with the caller's other changes.
+///
+/// Deduplicated jobs take a transaction-scoped advisory lock on the job's identity first,
+/// so concurrent enqueues of one job are serialised and leave at most one pending job.
+pub fn enqueue_pg(conn: &mut PgConnection, job: &NewJob) -> Result<Option<JobId>, Error> {
+    conn.transaction(|conn| insert_job(conn, job))
+}
+
+/// Advisory-lock class of deduplicated enqueues (the first key of the two-key lock).
+const DEDUP_LOCK_CLASS: i32 = 0x6a_6f_62; // "job"
+
+fn insert_job(conn: &mut PgConnection, job: &NewJob) -> Result<Option<JobId>, Error> {
+    if job.deduplicated {
+        diesel::sql_query(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2 || ':' || $3::jsonb::text))",
+        )
+        .bind::<diesel::sql_types::Integer, _>(DEDUP_LOCK_CLASS)
+        .bind::<Text, _>(&job.job_type)
+        .bind::<Jsonb, _>(&job.data)
+        .execute(conn)?;
+        let existing: Option<i64> = diesel::sql_query(
+            "UPDATE background_jobs SET run_at = LEAST(run_at, now()) WHERE id = (\
+                SELECT id FROM background_jobs \
+                WHERE deduplicated AND job_type = $1 AND md5(data::text) = md5($2::jsonb::text) \
+                  AND data = $2 AND run_at IS NOT NULL \
+                ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+             RETURNING id",
+        )
+        .bind::<Text, _>(&job.job_type)
+        .bind::<Jsonb, _>(&job.data)
+        .get_result::<IdRow>(conn)
+        .optional()?
+        .map(|r| r.id);
+        if existing.is_some() {
+            return Ok(None);
+        }
+    }
+    let id: i64 = diesel::insert_into(background_jobs::table)
+        .values((
+            background_jobs::job_type.eq(&job.job_type),
+            background_jobs::data.eq(&job.data),
+            background_jobs::priority.eq(job.priority),
+            background_jobs::deduplicated.eq(job.deduplicated),
+        ))
+        .returning(background_jobs::id)
+        .get_result(conn)?;
+    notify(conn)?;
+    Ok(Some(JobId(id)))
+}
+
+fn notify(conn: &mut PgConnection) -> Result<(), Error> {
+    // PostgreSQL folds identical notifications of one transaction into one.
+    diesel::sql_query(format!("NOTIFY {NOTIFY_CHANNEL}")).execute(conn)?;
+    Ok(())
+}
+
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+#[derive(QueryableByName)]
+struct ClaimRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Text)]
+    job_type: String,
+    #[diesel(sql_type = Jsonb)]
+    data: serde_json::Value,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    retries: i32,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = background_jobs)]
+struct InfoRow {
+    id: i64,
+    job_type: String,
+    data: serde_json::Value,
+    priority: i16,
+    retries: i32,
+    last_retry: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+    run_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<InfoRow> for JobInfo {
+    fn from(row: InfoRow) -> JobInfo {
+        JobInfo {
+            id: JobId(row.id),
+            job_type: row.job_type,
+            data: row.data,
+            priority: row.priority,
+            retries: u32::try_from(row.retries).unwrap_or(0),
+            created_at: SystemTime::from(row.created_at),
+            last_retry: row.last_retry.map(SystemTime::from),
+            last_error: row.last_error,
+            run_at: row.run_at.map(SystemTime::from),
+        }
+    }
+}
+
+/// The claim: the first runnable unlocked row in running order.
+const CLAIM_TYPES: &str = "SELECT id, job_type, data, retries FROM background_jobs \
+    WHERE job_type = ANY($1) AND run_at <= now() \
+    ORDER BY priority DESC, id LIMIT 1 FOR UPDATE SKIP LOCKED";
+const CLAIM_ALL_EXCEPT: &str = "SELECT id, job_type, data, retries FROM background_jobs \
+    WHERE job_type <> ALL($1) AND run_at <= now() \
+    ORDER BY priority DESC, id LIMIT 1 FOR UPDATE SKIP LOCKED";
+
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+impl PgStorage {
+    fn run_next_inner(
+        &self,
+        filter: &JobFilter<'_>,
+        run: &mut dyn FnMut(&ClaimedJob) -> Outcome,
+    ) -> Result<Option<JobId>, Error> {
+        let mut conn = self.conn()?;
+        conn.transaction(|conn| {
+            let (sql, types) = match filter {
+                JobFilter::Types(types) => (CLAIM_TYPES, types),
+                JobFilter::AllExcept(types) => (CLAIM_ALL_EXCEPT, types),
+            };
+            let row: Option<ClaimRow> = diesel::sql_query(sql)
+                .bind::<diesel::sql_types::Array<Text>, _>(*types)
+                .get_result(conn)
+                .optional()?;
+            let Some(row) = row else { return Ok(None) };
+            let claimed = ClaimedJob {
+                id: JobId(row.id),
+                job_type: row.job_type,
+                data: Ok(row.data),
+                retries: u32::try_from(row.retries).unwrap_or(0),
+            };
+            match run(&claimed) {
+                Outcome::Succeeded => {
+                    diesel::delete(background_jobs::table.find(row.id)).execute(conn)?;
+                }
+                Outcome::Failed { error, retry_in } => {
+                    // clock_timestamp(): the time of the failure, not of the claim.
+                    diesel::sql_query(
+                        "UPDATE background_jobs SET retries = retries + 1, \
+                         last_retry = clock_timestamp(), last_error = $2, \
+                         run_at = clock_timestamp() + $3 * interval '1 microsecond' \
+                         WHERE id = $1",
+                    )
+                    .bind::<BigInt, _>(row.id)
+                    .bind::<Text, _>(&error)
+                    .bind::<Nullable<BigInt>, _>(retry_in.map(micros))
+                    .execute(conn)?;
+                }
+            }
+            Ok(Some(claimed.id))
+        })
+    }
+
+    /// Runs `f` on a row locked without waiting: `Ok(None)` when the row does not exist,
+    /// `JobRunning` when a worker holds it.
+    fn with_idle_row<T>(
+        &self,
+        id: JobId,
+        f: impl FnOnce(&mut PgConnection) -> Result<T, Error>,
+    ) -> Result<Option<T>, StorageError> {
+        let mut conn = self.conn()?;
+        let result: Result<Result<Option<T>, StorageError>, Error> = conn.transaction(|conn| {
+            let locked: Option<i64> = background_jobs::table
+                .find(id.0)
+                .select(background_jobs::id)
+                .for_update()
+                .skip_locked()
+                .get_result(conn)
+                .optional()?;
+            if locked.is_none() {
+                let exists: Option<i64> = background_jobs::table
+                    .find(id.0)
+                    .select(background_jobs::id)
+                    .get_result(conn)
+                    .optional()?;
+                return Ok(match exists {
+                    Some(_) => Err(StorageError::JobRunning(id)),
+                    None => Ok(None),
+                });
+            }
+            Ok(Ok(Some(f(conn)?)))
+        });
+        result?
+    }
+}
+
+impl Storage for PgStorage {
+    fn enqueue(&self, job: &NewJob) -> Result<Option<JobId>, StorageError> {
+        let mut conn = self.conn()?;
+        Ok(enqueue_pg(&mut conn, job)?)
+    }
+
+    fn enqueue_batch(&self, jobs: &[NewJob]) -> Result<Vec<Option<JobId>>, StorageError> {
+        let mut conn = self.conn()?;
+        let ids = conn.transaction(|conn| {
+            let mut ids = Vec::with_capacity(jobs.len());
+            let plain: Vec<_> = jobs
+                .iter()
+                .filter(|j| !j.deduplicated)
+                .map(|j| {
+                    (
+                        background_jobs::job_type.eq(&j.job_type),
+                        background_jobs::data.eq(&j.data),
+                        background_jobs::priority.eq(j.priority),
+                    )
+                })
+                .collect();
+            let mut plain_ids: Vec<i64> = Vec::new();
+            for chunk in plain.chunks(10_000) {
+                plain_ids.extend(
+                    diesel::insert_into(background_jobs::table)
+                        .values(chunk)
+                        .returning(background_jobs::id)
+                        .get_results::<i64>(conn)?,
+                );
+            }
+            let mut plain_ids = plain_ids.into_iter();
+            for job in jobs {
+                if job.deduplicated {
+                    ids.push(insert_job(conn, job)?);
+                } else {
+                    ids.push(plain_ids.next().map(JobId));
+                }
+            }
+            notify(conn)?;
+            Ok::<_, Error>(ids)
+        })?;
+        Ok(ids)
+    }
+
+    fn run_next(
+        &self,
+        filter: &JobFilter<'_>,
+        run: &mut dyn FnMut(&ClaimedJob) -> Outcome,
+    ) -> Result<Option<JobId>, StorageError> {
+        Ok(self.run_next_inner(filter, run)?)
+    }
+
+    fn max_concurrent_claims(&self) -> Option<usize> {
+        Some(self.config.pool_size.saturating_sub(1) as usize)
+    }
+
+    fn listen(&self, waker: Waker) -> Result<Option<Box<dyn Send>>, StorageError> {
+        let mut conn = listen_connection(&self.config.url)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = Arc::clone(&stop);
+            let config = self.config.clone();
+            std::thread::Builder::new()
+                .name("queue-pg-listener".into())
+                .spawn(move || {
+                    listen_loop(&config, &mut conn, &waker, &stop);
+                })
+                .map_err(StorageError::backend)?
+        };
+        Ok(Some(Box::new(Listener { stop, thread: Some(thread) })))
+    }
+
+    fn count_pending(&self) -> Result<u64, StorageError> {
+        let mut conn = self.conn()?;
+        let n: i64 = background_jobs::table.count().get_result(&mut *conn).map_err(Error::from)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn pending_jobs(&self, limit: usize) -> Result<Vec<JobInfo>, StorageError> {
+        let mut conn = self.conn()?;
+        let rows: Vec<InfoRow> = background_jobs::table
+            .select(InfoRow::as_select())
+            .order((background_jobs::priority.desc(), background_jobs::id.asc()))
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .load(&mut *conn)
+            .map_err(Error::from)?;
+        Ok(rows.into_iter().map(JobInfo::from).collect())
+    }
+
+    fn stalled_jobs(&self, older_than: Duration) -> Result<Vec<JobInfo>, StorageError> {
+        let mut conn = self.conn()?;
+        // `SKIP LOCKED` leaves out the rows that running jobs hold. The probe's own row locks
+        // last only until this short transaction commits.
+        let rows = conn.transaction(|conn| {
+            background_jobs::table
+                .select(InfoRow::as_select())
+                .filter(
+                    diesel::dsl::sql::<Bool>("created_at <= now() - ")
+                        .bind::<BigInt, _>(micros(older_than))
+                        .sql(" * interval '1 microsecond'"),
+                )
+                .order(background_jobs::id.asc())
+                .for_update()
+                .skip_locked()
+                .load::<InfoRow>(conn)
+        });
+        Ok(rows.map_err(Error::from)?.into_iter().map(JobInfo::from).collect())
+    }
+
+    fn failing_jobs(&self, min_failures: u32) -> Result<Vec<JobInfo>, StorageError> {
+        let mut conn = self.conn()?;
+        let rows: Vec<InfoRow> = background_jobs::table
+            .select(InfoRow::as_select())
+            .filter(background_jobs::retries.ge(i32::try_from(min_failures).unwrap_or(i32::MAX)))
+            .order((background_jobs::retries.desc(), background_jobs::id.asc()))
+            .load(&mut *conn)
+            .map_err(Error::from)?;
+        Ok(rows.into_iter().map(JobInfo::from).collect())
+    }
+
+    fn retry_now(&self, id: JobId) -> Result<bool, StorageError> {
+        let updated = self.with_idle_row(id, |conn| {
+            diesel::sql_query("UPDATE background_jobs SET run_at = now() WHERE id = $1")
+                .bind::<BigInt, _>(id.0)
+                .execute(conn)?;
+            notify(conn)?;
+            Ok(())
+        })?;
+        Ok(updated.is_some())
+    }
+
+    fn delete(&self, id: JobId) -> Result<bool, StorageError> {
+        let deleted = self.with_idle_row(id, |conn| {
+            Ok(diesel::delete(background_jobs::table.find(id.0)).execute(conn)?)
+        })?;
+        Ok(deleted.is_some_and(|n| n > 0))
+    }
+}
+
+/// Stops the listening thread when dropped.
+struct Listener {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn listen_connection(url: &str) -> Result<PgConnection, Error> {
+    let mut conn = PgConnection::establish(url)
+        .map_err(|source| Error::Connect { url: redact(url), source })?;
+    diesel::sql_query(format!("LISTEN {NOTIFY_CHANNEL}")).execute(&mut conn)?;
+    Ok(conn)
+}
+
+/// Checks the listening connection for notifications every `listen_interval` and wakes the
+/// workers on each. diesel reads notifications without blocking, so the connection is
+/// polled; that is a non-blocking socket read, not a query. A broken connection is
+/// re-established with backoff (workers keep polling the table meanwhile), and workers
+/// are woken after a reconnect, since notifications may have been missed.
+fn listen_loop(config: &PgConfig, conn: &mut PgConnection, waker: &Waker, stop: &AtomicBool) {
+    const HEALTH_CHECK_EVERY: u32 = 1000;
+    let mut ticks: u32 = 0;
+    while !stop.load(Ordering::SeqCst) {
+        let mut woke = false;
+        let mut broken = false;
+        for notification in conn.notifications_iter() {
+            match notification {
+                Ok(_) => woke = true,
+                Err(_) => {
+                    broken = true;
+                    break;
+                }
+            }
+        }
+        ticks = ticks.wrapping_add(1);
+        if !broken && ticks % HEALTH_CHECK_EVERY == 0 {
+            broken = diesel::sql_query("SELECT 1").execute(conn).is_err();
+        }
+        if woke {
+            waker.wake();
+        }
+        if broken {
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                std::thread::sleep(backoff);
+                if let Ok(fresh) = listen_connection(&config.url) {
+                    *conn = fresh;
+                    waker.wake();
+                    break;
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+        std::thread::sleep(config.listen_interval);
+    }
+}

@@ -1,0 +1,599 @@
+//! The SQLite storage: claims are leases taken inside `BEGIN IMMEDIATE`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection as _, TransactionManager};
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use queue_core::{
+    ClaimedJob, JobFilter, JobId, JobInfo, NewJob, Outcome, Storage, StorageError, Waker,
+};
+
+use crate::error::Error;
+
+/// The migrations of the SQLite job table.
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+diesel::table! {
+    background_jobs (id) {
+        id -> BigInt,
+        job_type -> Text,
+        data -> Text,
+        priority -> SmallInt,
+        deduplicated -> Bool,
+        retries -> Integer,
+        last_retry -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+        run_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        locked_until -> Nullable<BigInt>,
+        lock_token -> Nullable<BigInt>,
+    }
+}
+
+/// Settings of a [`SqliteStorage`].
+#[derive(Debug, Clone)]
+pub struct SqliteConfig {
+    /// The database file; created when missing.
+    pub path: PathBuf,
+    /// Connections in the pool.
+    pub pool_size: u32,
+    /// How long a claim lasts without being extended. A running job's lease is extended
+    /// every third of this; a worker that died has its job taken over once it expires.
+    pub lease: Duration,
+    /// How long a statement waits for another writer's lock (SQLite's `busy_timeout`).
+    pub busy_timeout: Duration,
+}
+
+impl SqliteConfig {
+    /// Defaults for the file at `path`: 8 connections, a 60 s lease, a 5 s busy timeout.
+    pub fn new(path: impl Into<PathBuf>) -> SqliteConfig {
+        SqliteConfig {
+            path: path.into(),
+            pool_size: 8,
+            lease: Duration::from_secs(60),
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// queue-core storage in a SQLite file: the embedded default that needs no server.
+///
+/// SQLite has no row locks, so a claim is a lease: inside `BEGIN IMMEDIATE` the worker picks
+/// the first runnable row whose lease is free or expired and sets `locked_until` and its own
+/// `lock_token`. The job then runs outside any transaction (so enqueues are never blocked by
+/// a running job) while a helper thread extends the lease. The outcome is recorded only if
+/// the worker still holds the lease. Several threads and processes can share one file;
+/// "database is locked" answers are retried, never returned.
+#[derive(Debug, Clone)]
+pub struct SqliteStorage {
+    pool: Pool<ConnectionManager<SqliteConnection>>,
+    config: SqliteConfig,
+    wakers: Arc<Mutex<Vec<Waker>>>,
+}
+
+#[derive(Debug)]
+struct Pragmas {
+    busy_timeout_ms: u128,
+}
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        let sql = format!(
+            "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+            self.busy_timeout_ms
+        );
+        retry_busy_query(|| conn.batch_execute(&sql)).map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+impl SqliteStorage {
+    /// Opens (creating when missing) the database file with a connection pool, in WAL mode
+    /// with a busy timeout.
+    pub fn open(config: SqliteConfig) -> Result<SqliteStorage, Error> {
+        if config.pool_size < 2 {
+            return Err(Error::PoolTooSmall { pool_size: config.pool_size });
+        }
+        let url = config.path.to_string_lossy().into_owned();
+        let manager = ConnectionManager::<SqliteConnection>::new(&url);
+        let pool = Pool::builder()
+            .max_size(config.pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(30))
+            .connection_customizer(Box::new(Pragmas {
+                busy_timeout_ms: config.busy_timeout.as_millis(),
+            }))
+            .build(manager)
+            .map_err(|source| Error::Pool { url, source })?;
+        Ok(SqliteStorage { pool, config, wakers: Arc::default() })
+    }
+
+    /// Applies pending migrations of the job table; returns the versions applied.
+    pub fn migrate(&self) -> Result<Vec<String>, Error> {
+        let mut conn = self.conn()?;
+        run_sqlite_migrations(&mut conn)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.config.path
+    }
+
+    /// The connection pool, for the application's own queries.
+    pub fn pool(&self) -> &Pool<ConnectionManager<SqliteConnection>> {
+        &self.pool
+    }
+
+    fn conn(
+        &self,
+    ) -> Result<diesel::r2d2::PooledConnection<ConnectionManager<SqliteConnection>>, Error> {
+        self.pool.get().map_err(|source| Error::Pool {
+            url: self.config.path.to_string_lossy().into_owned(),
+            source,
+        })
+    }
+
+    fn wake(&self) {
+        let wakers = self.wakers.lock().map(|w| w.clone()).unwrap_or_default();
+        wakers.iter().for_each(Waker::wake);
+    }
+}
+
+/// Applies pending job-table migrations on `conn`; returns the versions applied. Idempotent.
+pub fn run_sqlite_migrations(conn: &mut SqliteConnection) -> Result<Vec<String>, Error> {
+    retry_busy(|| {
+        let applied = conn
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map_err(|e| Error::Migration(e.to_string()))?;
+        Ok(applied.iter().map(ToString::to_string).collect())
+    })
+}
+
+/// Enqueues `job` on the caller's connection, inside the caller's transaction if one is
+/// open: a rollback removes the job with the caller's other changes. Outside a
+/// transaction, the enqueue runs in its own `BEGIN IMMEDIATE` transaction.
+///
+/// Deduplication is race-free because SQLite admits one writer at a time; a caller's own
+/// transaction should be begun with `immediate_transaction` for the same reason.
+pub fn enqueue_sqlite(conn: &mut SqliteConnection, job: &NewJob) -> Result<Option<JobId>, Error> {
+    let in_transaction = AnsiTransactionManager::transaction_manager_status_mut(conn)
+        .transaction_depth()
+        .map(|d| d.is_some())
+        .unwrap_or(false);
+    if in_transaction {
+        conn.transaction(|conn| insert_job(conn, job, now_micros()))
+    } else {
+        retry_busy(|| conn.immediate_transaction(|conn| insert_job(conn, job, now_micros())))
+    }
+}
+
+fn insert_job(conn: &mut SqliteConnection, job: &NewJob, now: i64) -> Result<Option<JobId>, Error> {
+    let data = job.data.to_string();
+    if job.deduplicated {
+        let existing: Option<(i64, Option<i64>)> = background_jobs::table
+            .select((background_jobs::id, background_jobs::run_at))
+            .filter(background_jobs::deduplicated.eq(true))
+            .filter(background_jobs::job_type.eq(&job.job_type))
+            .filter(background_jobs::data.eq(&data))
+            .filter(background_jobs::run_at.is_not_null())
+            .filter(
+                background_jobs::locked_until.is_null().or(background_jobs::locked_until.lt(now)),
+            )
+            .order(background_jobs::id.asc())
+            .first(conn)
+            .optional()?;
+        if let Some((id, run_at)) = existing {
+            if run_at.is_some_and(|at| at > now) {
+                diesel::update(background_jobs::table.find(id))
+                    .set(background_jobs::run_at.eq(Some(now)))
+                    .execute(conn)?;
+            }
+            return Ok(None);
+        }
+    }
+    let id = diesel::insert_into(background_jobs::table)
+        .values((
+            background_jobs::job_type.eq(&job.job_type),
+            background_jobs::data.eq(&data),
+            background_jobs::priority.eq(job.priority),
+            background_jobs::deduplicated.eq(job.deduplicated),
+            background_jobs::run_at.eq(Some(now)),
+            background_jobs::created_at.eq(now),
+        ))
+        .returning(background_jobs::id)
+        .get_result::<i64>(conn)?;
+    Ok(Some(JobId(id)))
+}
+
+fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+fn to_system_time(micros: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_micros(u64::try_from(micros).unwrap_or(0))
+}
+
+fn is_busy(err: &diesel::result::Error) -> bool {
+    match err {
+        diesel::result::Error::DatabaseError(_, info) => {
+            let message = info.message();
+            message.contains("database is locked") || message.contains("database is busy")
+        }
+        _ => false,
+    }
+}
+
+/// How long an operation keeps retrying "database is locked" before giving up.
+const BUSY_PATIENCE: Duration = Duration::from_secs(120);
+
+fn retry_busy_query<T>(mut f: impl FnMut() -> QueryResult<T>) -> QueryResult<T> {
+    let deadline = Instant::now() + BUSY_PATIENCE;
+    let mut backoff = Duration::from_millis(1);
+    loop {
+        match f() {
+            Err(err) if is_busy(&err) && Instant::now() < deadline => {
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Retries `f` while SQLite answers "database is locked": a write transaction that started
+/// as a reader, or a busy timeout that ran out under heavy contention.
+fn retry_busy<T>(mut f: impl FnMut() -> Result<T, Error>) -> Result<T, Error> {
+    let deadline = Instant::now() + BUSY_PATIENCE;
+    let mut backoff = Duration::from_millis(1);
+    loop {
+        match f() {
+            Err(Error::Query(err)) if is_busy(&err) && Instant::now() < deadline => {
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
+#[derive(Queryable)]
+struct InfoRow {
+    id: i64,
+    job_type: String,
+    data: String,
+    priority: i16,
+    retries: i32,
+    last_retry: Option<i64>,
+    last_error: Option<String>,
+    run_at: Option<i64>,
+    created_at: i64,
+}
+
+type InfoColumns = (
+    background_jobs::id,
+    background_jobs::job_type,
+    background_jobs::data,
+    background_jobs::priority,
+    background_jobs::retries,
+    background_jobs::last_retry,
+    background_jobs::last_error,
+    background_jobs::run_at,
+    background_jobs::created_at,
+);
+
+const INFO_COLUMNS: InfoColumns = (
+    background_jobs::id,
+    background_jobs::job_type,
+    background_jobs::data,
+    background_jobs::priority,
+    background_jobs::retries,
+    background_jobs::last_retry,
+    background_jobs::last_error,
+    background_jobs::run_at,
+    background_jobs::created_at,
+);
+
+impl From<InfoRow> for JobInfo {
+    fn from(row: InfoRow) -> JobInfo {
+        let data = serde_json::from_str(&row.data).unwrap_or(serde_json::Value::String(row.data));
+        JobInfo {
+            id: JobId(row.id),
+            job_type: row.job_type,
+            data,
+            priority: row.priority,
+            retries: u32::try_from(row.retries).unwrap_or(0),
+            created_at: to_system_time(row.created_at),
+            last_retry: row.last_retry.map(to_system_time),
+            last_error: row.last_error,
+            run_at: row.run_at.map(to_system_time),
+        }
+    }
+}
+
+fn new_token() -> i64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos =
+        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+    // Distinct across processes (pid, time) and within one (counter).
+    let mixed =
+        nanos ^ (u64::from(std::process::id()) << 40) ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (mixed & (i64::MAX as u64)) as i64
+}
+
+fn not_running(
+    now: i64,
+) -> diesel::dsl::Or<
+    diesel::dsl::IsNull<background_jobs::locked_until>,
+    diesel::dsl::Lt<background_jobs::locked_until, i64>,
+> {
+    background_jobs::locked_until.is_null().or(background_jobs::locked_until.lt(now))
+}
+
+impl SqliteStorage {
+    fn claim(&self, filter: &JobFilter<'_>) -> Result<Option<(ClaimedJob, i64)>, Error> {
+        let mut conn = self.conn()?;
+        let token = new_token();
+        let lease = micros(self.config.lease);
+        retry_busy(|| {
+            conn.immediate_transaction(|conn| {
+                let now = now_micros();
+                let mut query = background_jobs::table
+                    .select((
+                        background_jobs::id,
+                        background_jobs::job_type,
+                        background_jobs::data,
+                        background_jobs::retries,
+                    ))
+                    .filter(background_jobs::run_at.le(now))
+                    .filter(not_running(now))
+                    .order((background_jobs::priority.desc(), background_jobs::id.asc()))
+                    .limit(1)
+                    .into_boxed();
+                query = match filter {
+                    JobFilter::Types(types) => {
+                        query.filter(background_jobs::job_type.eq_any(*types))
+                    }
+                    JobFilter::AllExcept(types) => {
+                        query.filter(diesel::dsl::not(background_jobs::job_type.eq_any(*types)))
+                    }
+                };
+                let Some((id, job_type, data, retries)) =
+                    query.first::<(i64, String, String, i32)>(conn).optional()?
+                else {
+                    return Ok(None);
+                };
+                diesel::update(background_jobs::table.find(id))
+                    .set((
+                        background_jobs::locked_until.eq(Some(now.saturating_add(lease))),
+                        background_jobs::lock_token.eq(Some(token)),
+                    ))
+                    .execute(conn)?;
+                let data = serde_json::from_str(&data).map_err(|e| {
+                    let mut shown: String = data.chars().take(200).collect();
+                    if shown.len() < data.len() {
+                        shown.push_str("...");
+                    }
+                    format!("{e} in stored text {shown:?}")
+                });
+                let claimed = ClaimedJob {
+                    id: JobId(id),
+                    job_type,
+                    data,
+                    retries: u32::try_from(retries).unwrap_or(0),
+                };
+                Ok(Some((claimed, token)))
+            })
+        })
+    }
+
+    fn extend_lease(&self, id: JobId, token: i64) -> Result<(), Error> {
+        let mut conn = self.conn()?;
+        let until = now_micros().saturating_add(micros(self.config.lease));
+        retry_busy(|| {
+            diesel::update(
+                background_jobs::table.find(id.0).filter(background_jobs::lock_token.eq(token)),
+            )
+            .set(background_jobs::locked_until.eq(Some(until)))
+            .execute(&mut conn)
+            .map_err(Error::from)
+        })?;
+        Ok(())
+    }
+
+    fn record(&self, id: JobId, token: i64, outcome: &Outcome) -> Result<(), Error> {
+        let mut conn = self.conn()?;
+        // The `lock_token` condition makes a worker whose lease was taken over record
+        // nothing: the job belongs to the worker that took it over.
+        retry_busy(|| {
+            conn.immediate_transaction(|conn| {
+                let mine =
+                    background_jobs::table.find(id.0).filter(background_jobs::lock_token.eq(token));
+                match outcome {
+                    Outcome::Succeeded => {
+                        diesel::delete(mine).execute(conn)?;
+                    }
+                    Outcome::Failed { error, retry_in } => {
+                        let now = now_micros();
+                        diesel::update(mine)
+                            .set((
+                                background_jobs::retries.eq(background_jobs::retries + 1),
+                                background_jobs::last_retry.eq(Some(now)),
+                                background_jobs::last_error.eq(Some(error)),
+                                background_jobs::run_at
+                                    .eq(retry_in.map(|d| now.saturating_add(micros(d)))),
+                                background_jobs::locked_until.eq(None::<i64>),
+                                background_jobs::lock_token.eq(None::<i64>),
+                            ))
+                            .execute(conn)?;
+                    }
+                }
+                Ok(())
+            })
+        })
+    }
+
+    /// Runs `f` on a job that exists and is not running: `Ok(None)` when it does not exist,
+    /// `JobRunning` when a worker holds an unexpired lease on it.
+    fn with_idle_row<T>(
+        &self,
+        id: JobId,
+        f: impl Fn(&mut SqliteConnection) -> Result<T, Error>,
+    ) -> Result<Option<T>, StorageError> {
+        let mut conn = self.conn()?;
+        retry_busy(|| {
+            conn.immediate_transaction(|conn| {
+                let now = now_micros();
+                let lease: Option<Option<i64>> = background_jobs::table
+                    .find(id.0)
+                    .select(background_jobs::locked_until)
+                    .first(conn)
+                    .optional()?;
+                match lease {
+                    None => Ok(Ok(None)),
+                    Some(Some(until)) if until >= now => Ok(Err(StorageError::JobRunning(id))),
+                    Some(_) => Ok(Ok(Some(f(conn)?))),
+                }
+            })
+        })?
+    }
+}
+
+impl Storage for SqliteStorage {
+    fn enqueue(&self, job: &NewJob) -> Result<Option<JobId>, StorageError> {
+        let mut conn = self.conn()?;
+        let id = enqueue_sqlite(&mut conn, job)?;
+        if id.is_some() {
+            self.wake();
+        }
+        Ok(id)
+    }
+
+    fn enqueue_batch(&self, jobs: &[NewJob]) -> Result<Vec<Option<JobId>>, StorageError> {
+        let mut conn = self.conn()?;
+        let ids = retry_busy(|| {
+            conn.immediate_transaction(|conn| {
+                let now = now_micros();
+                jobs.iter().map(|job| insert_job(conn, job, now)).collect::<Result<Vec<_>, Error>>()
+            })
+        })?;
+        self.wake();
+        Ok(ids)
+    }
+
+    fn run_next(
+        &self,
+        filter: &JobFilter<'_>,
+        run: &mut dyn FnMut(&ClaimedJob) -> Outcome,
+    ) -> Result<Option<JobId>, StorageError> {
+        let Some((claimed, token)) = self.claim(filter)? else { return Ok(None) };
+        let outcome = std::thread::scope(|scope| {
+            let (stop, stopped) = mpsc::channel::<()>();
+            let every = self.config.lease / 3;
+            scope.spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                    // A failed extension is retried at the next tick; if the lease runs out
+                    // meanwhile, another worker may take the job over (at-least-once).
+                    let _ = self.extend_lease(claimed.id, token);
+                }
+            });
+            let outcome = run(&claimed);
+            drop(stop);
+            outcome
+        });
+        self.record(claimed.id, token, &outcome)?;
+        Ok(Some(claimed.id))
+    }
+
+    fn listen(&self, waker: Waker) -> Result<Option<Box<dyn Send>>, StorageError> {
+        // Enqueues through this storage wake local workers; other processes are polled.
+        if let Ok(mut wakers) = self.wakers.lock() {
+            wakers.push(waker);
+        }
+        Ok(None)
+    }
+
+    fn count_pending(&self) -> Result<u64, StorageError> {
+        let mut conn = self.conn()?;
+        let n: i64 = retry_busy(|| {
+            background_jobs::table.count().get_result(&mut conn).map_err(Error::from)
+        })?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn pending_jobs(&self, limit: usize) -> Result<Vec<JobInfo>, StorageError> {
+        let mut conn = self.conn()?;
+        let rows: Vec<InfoRow> = retry_busy(|| {
+            background_jobs::table
+                .select(INFO_COLUMNS)
+                .order((background_jobs::priority.desc(), background_jobs::id.asc()))
+                .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+                .load(&mut conn)
+                .map_err(Error::from)
+        })?;
+        Ok(rows.into_iter().map(JobInfo::from).collect())
+    }
+
+    fn stalled_jobs(&self, older_than: Duration) -> Result<Vec<JobInfo>, StorageError> {
+        let mut conn = self.conn()?;
+        let now = now_micros();
+        let cutoff = now.saturating_sub(micros(older_than));
+        let rows: Vec<InfoRow> = retry_busy(|| {
+            background_jobs::table
+                .select(INFO_COLUMNS)
+                .filter(background_jobs::created_at.le(cutoff))
+                .filter(not_running(now))
+                .order(background_jobs::id.asc())
+                .load(&mut conn)
+                .map_err(Error::from)
+        })?;
+        Ok(rows.into_iter().map(JobInfo::from).collect())
+    }
+
+    fn failing_jobs(&self, min_failures: u32) -> Result<Vec<JobInfo>, StorageError> {
+        let mut conn = self.conn()?;
+        let min = i32::try_from(min_failures).unwrap_or(i32::MAX);
+        let rows: Vec<InfoRow> = retry_busy(|| {
+            background_jobs::table
+                .select(INFO_COLUMNS)
+                .filter(background_jobs::retries.ge(min))
+                .order((background_jobs::retries.desc(), background_jobs::id.asc()))
+                .load(&mut conn)
+                .map_err(Error::from)
+        })?;
+        Ok(rows.into_iter().map(JobInfo::from).collect())
+    }
+
+    fn retry_now(&self, id: JobId) -> Result<bool, StorageError> {
+        let updated = self.with_idle_row(id, |conn| {
+            diesel::update(background_jobs::table.find(id.0))
+                .set(background_jobs::run_at.eq(Some(now_micros())))
+                .execute(conn)
+                .map_err(Error::from)
+        })?;
+        if updated.is_some() {
+            self.wake();
+        }
+        Ok(updated.is_some())
+    }
+
+    fn delete(&self, id: JobId) -> Result<bool, StorageError> {
+        let deleted = self.with_idle_row(id, |conn| {
+            diesel::delete(background_jobs::table.find(id.0)).execute(conn).map_err(Error::from)
+        })?;
+        Ok(deleted.is_some_and(|n| n > 0))
+    }
+}

@@ -1,0 +1,129 @@
+//! Enqueueing inside the caller's transaction, migrations, and configuration errors.
+
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+use queue_core::{Job, NewJob, Storage as _};
+use queue_diesel::{
+    enqueue_pg, enqueue_sqlite, run_pg_migrations, PgConfig, PgStorage, SqliteConfig, SqliteStorage,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::fixtures;
+
+#[derive(Serialize, Deserialize)]
+struct Touch {
+    name: String,
+}
+
+impl Job for Touch {
+    const JOB_NAME: &'static str = "touch";
+    type Context = ();
+    fn run(&self, _: &()) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[test]
+fn pg_rollback_leaves_no_job_and_commit_leaves_both() {
+    let (storage, db) = fixtures::pg();
+    let mut conn = db.connect();
+    diesel::sql_query("CREATE TABLE widgets (name TEXT)").execute(&mut conn).unwrap();
+    let job = NewJob::from_job(&Touch { name: "a".into() }).unwrap();
+
+    let rolled_back: Result<(), diesel::result::Error> = conn.transaction(|conn| {
+        diesel::sql_query("INSERT INTO widgets VALUES ('a')").execute(conn)?;
+        enqueue_pg(conn, &job).unwrap().expect("an id");
+        Err(diesel::result::Error::RollbackTransaction)
+    });
+    assert!(rolled_back.is_err());
+    let pg_count = |conn: &mut PgConnection, sql: &str| {
+        diesel::sql_query(sql).get_result::<Count>(conn).unwrap().n
+    };
+    assert_eq!(pg_count(&mut conn, "SELECT count(*) AS n FROM widgets"), 0);
+    assert_eq!(storage.count_pending().unwrap(), 0, "the rollback took the job with it");
+
+    conn.transaction(|conn| {
+        diesel::sql_query("INSERT INTO widgets VALUES ('b')").execute(conn)?;
+        enqueue_pg(conn, &job).unwrap().expect("an id");
+        Ok::<_, diesel::result::Error>(())
+    })
+    .unwrap();
+    assert_eq!(pg_count(&mut conn, "SELECT count(*) AS n FROM widgets"), 1);
+    assert_eq!(storage.count_pending().unwrap(), 1, "the commit kept the job");
+}
+
+#[test]
+fn sqlite_rollback_leaves_no_job_and_commit_leaves_both() {
+    let (storage, _dir) = fixtures::sqlite();
+    let mut conn = storage.pool().get().unwrap();
+    diesel::sql_query("CREATE TABLE widgets (name TEXT)").execute(&mut conn).unwrap();
+    let job = NewJob::from_job(&Touch { name: "a".into() }).unwrap();
+    let sqlite_count = |conn: &mut SqliteConnection, sql: &str| {
+        diesel::sql_query(sql).get_result::<Count>(conn).unwrap().n
+    };
+
+    let rolled_back: Result<(), diesel::result::Error> = conn.immediate_transaction(|conn| {
+        diesel::sql_query("INSERT INTO widgets VALUES ('a')").execute(conn)?;
+        enqueue_sqlite(conn, &job).unwrap().expect("an id");
+        Err(diesel::result::Error::RollbackTransaction)
+    });
+    assert!(rolled_back.is_err());
+    assert_eq!(sqlite_count(&mut conn, "SELECT count(*) AS n FROM widgets"), 0);
+    assert_eq!(storage.count_pending().unwrap(), 0, "the rollback took the job with it");
+
+    conn.immediate_transaction(|conn| {
+        diesel::sql_query("INSERT INTO widgets VALUES ('b')").execute(conn)?;
+        enqueue_sqlite(conn, &job).unwrap().expect("an id");
+        Ok::<_, diesel::result::Error>(())
+    })
+    .unwrap();
+    assert_eq!(sqlite_count(&mut conn, "SELECT count(*) AS n FROM widgets"), 1);
+    assert_eq!(storage.count_pending().unwrap(), 1, "the commit kept the job");
+    // Outside a transaction, enqueue_sqlite opens its own.
+    enqueue_sqlite(&mut conn, &job).unwrap().expect("an id");
+    assert_eq!(storage.count_pending().unwrap(), 2);
+}
+
+#[test]
+fn migrations_are_idempotent() {
+    let (storage, db) = fixtures::pg();
+    assert_eq!(storage.migrate().unwrap(), Vec::<String>::new(), "nothing left to apply");
+    assert_eq!(run_pg_migrations(&mut db.connect()).unwrap(), Vec::<String>::new());
+    let (sqlite, _dir) = fixtures::sqlite();
+    assert_eq!(sqlite.migrate().unwrap(), Vec::<String>::new());
+}
+
+#[test]
+fn unreachable_database_is_a_clear_error_at_connect() {
+    let config = PgConfig {
+        connection_timeout: std::time::Duration::from_secs(2),
+        ..PgConfig::new("postgres://nobody:secret@127.0.0.1:1/nothing")
+    };
+    let err = PgStorage::connect(config).unwrap_err().to_string();
+    assert!(err.contains("127.0.0.1:1"), "names the server: {err}");
+    assert!(!err.contains("secret"), "hides the password: {err}");
+    assert!(err.contains("check"), "says what to check: {err}");
+}
+
+#[test]
+fn pool_too_small_for_the_workers_is_refused_at_start() {
+    let (_storage, db) = fixtures::pg();
+    let storage = std::sync::Arc::new(
+        PgStorage::connect(PgConfig { pool_size: 3, ..PgConfig::new(db.url()) }).unwrap(),
+    );
+    let err = queue_core::Runner::new(storage, queue_core::RunnerConfig::default())
+        .register::<Touch>(())
+        .workers(queue_core::DEFAULT_QUEUE, 4)
+        .start()
+        .unwrap_err();
+    insta::assert_snapshot!(err.to_string(), @"4 workers need 4 concurrent claims but the storage allows 2: enlarge the connection pool or use fewer workers");
+    let err = SqliteStorage::open(SqliteConfig { pool_size: 1, ..SqliteConfig::new(db.name()) })
+        .unwrap_err();
+    assert!(err.to_string().contains("pool size 1 is too small"), "{err}");
+}
