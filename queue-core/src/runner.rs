@@ -135,7 +135,7 @@ struct Registered {
 ///
 /// Within a queue, higher priority runs first, then older jobs. Jobs run on OS threads owned
 /// by the runner: no async runtime is needed.
-pub struct Runner<S: Storage> {
+pub struct Runner<S: Storage + ?Sized> {
     storage: Arc<S>,
     config: RunnerConfig,
     jobs: HashMap<&'static str, Registered>,
@@ -144,7 +144,7 @@ pub struct Runner<S: Storage> {
     error: Option<RunnerError>,
 }
 
-impl<S: Storage> fmt::Debug for Runner<S> {
+impl<S: Storage + ?Sized> fmt::Debug for Runner<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Runner")
             .field("config", &self.config)
@@ -172,7 +172,7 @@ pub struct ShutdownReport {
     pub unfinished_workers: usize,
 }
 
-impl<S: Storage> Runner<S> {
+impl<S: Storage + ?Sized> Runner<S> {
     /// A runner over `storage` with `config` and no job types yet.
     pub fn new(storage: Arc<S>, config: RunnerConfig) -> Runner<S> {
         Runner {
@@ -366,7 +366,7 @@ trait Stoppable: Send + Sync {
     fn request_stop(&self);
 }
 
-struct Shared<S: Storage> {
+struct Shared<S: Storage + ?Sized> {
     storage: Arc<S>,
     config: RunnerConfig,
     jobs: HashMap<&'static str, Registered>,
@@ -379,14 +379,14 @@ struct Shared<S: Storage> {
     drain_error: Mutex<Option<StorageError>>,
 }
 
-impl<S: Storage> Stoppable for Shared<S> {
+impl<S: Storage + ?Sized> Stoppable for Shared<S> {
     fn request_stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
         self.signal.wake();
     }
 }
 
-impl<S: Storage> Shared<S> {
+impl<S: Storage + ?Sized> Shared<S> {
     fn emit(&self, event: &Event) {
         for hook in &self.hooks {
             let _ = catch_unwind(AssertUnwindSafe(|| hook(event)));
@@ -450,7 +450,7 @@ impl<S: Storage> Shared<S> {
     }
 }
 
-struct Worker<S: Storage> {
+struct Worker<S: Storage + ?Sized> {
     shared: Arc<Shared<S>>,
     queue: String,
     types: Vec<&'static str>,
@@ -460,7 +460,7 @@ struct Worker<S: Storage> {
     done: mpsc::Sender<()>,
 }
 
-impl<S: Storage> Worker<S> {
+impl<S: Storage + ?Sized> Worker<S> {
     fn run(self) {
         let shared = &self.shared;
         let filter = JobFilter::Types(&self.types);

@@ -23,7 +23,9 @@ mod sqlite;
 pub mod testing;
 
 pub use error::Error;
-pub use pg::{enqueue_pg, run_pg_migrations, PgConfig, PgStorage, NOTIFY_CHANNEL, PG_MIGRATIONS};
+pub use pg::{
+    enqueue_pg, run_pg_migrations, PgConfig, PgStorage, NOTIFY_CHANNEL, PG_CLAIM_SQL, PG_MIGRATIONS,
+};
 pub use sqlite::{
     enqueue_sqlite, run_sqlite_migrations, SqliteConfig, SqliteStorage, SQLITE_MIGRATIONS,
 };

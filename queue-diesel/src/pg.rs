@@ -224,7 +224,9 @@ impl From<InfoRow> for JobInfo {
     }
 }
 
-/// The claim: the first runnable unlocked row in running order.
+/// The claim: the first runnable unlocked row in running order, among the job types bound
+/// as `$1` (a text array). Public so that operators and tests can `EXPLAIN` it.
+pub const PG_CLAIM_SQL: &str = CLAIM_TYPES;
 const CLAIM_TYPES: &str = "SELECT id, job_type, data, retries FROM background_jobs \
     WHERE job_type = ANY($1) AND run_at <= now() \
     ORDER BY priority DESC, id LIMIT 1 FOR UPDATE SKIP LOCKED";

@@ -1,7 +1,10 @@
 //! Integration tests of queue-diesel, against a real PostgreSQL and real SQLite files.
 #![allow(clippy::unwrap_used)]
 
+mod bad_rows;
 mod conformance;
+mod crash;
 mod fixtures;
+mod notify;
 mod pg_support;
 mod transactions;
