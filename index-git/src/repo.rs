@@ -1,0 +1,622 @@
+//! The index repository: a bare local clone, edits built straight into trees, verified pushes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use git2::build::TreeUpdateBuilder;
+use git2::{
+    Cred, CredentialType, FetchOptions, FileMode, Oid, PushOptions, RemoteCallbacks, Repository,
+    Signature,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::file::{Edit, FileError, IndexFile};
+use crate::name::CrateName;
+
+/// Where the index lives and how to reach it.
+#[derive(Debug, Clone)]
+pub struct RepoConfig {
+    /// The remote index: `file://`, `https://`, `ssh://` or `git://` URL, or a local path.
+    pub url: String,
+    /// The local directory of the bare clone; created on first use.
+    pub path: PathBuf,
+    /// The branch Cargo reads.
+    pub branch: String,
+    /// How to authenticate to the remote.
+    pub credentials: Credentials,
+    /// The committer's name.
+    pub author_name: String,
+    /// The committer's email.
+    pub author_email: String,
+}
+
+impl RepoConfig {
+    /// Defaults for `url` cloned into `path`: branch `master`, credentials from the
+    /// environment ([`Credentials::from_env`]).
+    pub fn new(url: impl Into<String>, path: impl Into<PathBuf>) -> RepoConfig {
+        RepoConfig {
+            url: url.into(),
+            path: path.into(),
+            branch: "master".into(),
+            credentials: Credentials::from_env(),
+            author_name: "registry-index".into(),
+            author_email: "index@registry.invalid".into(),
+        }
+    }
+}
+
+/// Credentials for the remote. None are needed for `file://` remotes.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    /// HTTPS user name.
+    pub username: Option<String>,
+    /// HTTPS password or token.
+    pub password: Option<String>,
+    /// Private key file for SSH; without one, the SSH agent is asked.
+    pub ssh_key: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("ssh_key", &self.ssh_key)
+            .finish()
+    }
+}
+
+impl Credentials {
+    /// `INDEX_GIT_USERNAME`, `INDEX_GIT_PASSWORD` (or a token) and `INDEX_GIT_SSH_KEY`.
+    pub fn from_env() -> Credentials {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Credentials {
+            username: var("INDEX_GIT_USERNAME"),
+            password: var("INDEX_GIT_PASSWORD"),
+            ssh_key: var("INDEX_GIT_SSH_KEY").map(PathBuf::from),
+        }
+    }
+}
+
+/// The registry's `config.json` at the root of the index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexConfig {
+    /// Download URL template (`{crate}`, `{version}`, `{prefix}`, `{lowerprefix}`,
+    /// `{sha256-checksum}`), or a base URL to which Cargo appends `/{crate}/{version}/download`.
+    pub dl: String,
+    /// The web API's base URL, when the registry has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<String>,
+}
+
+/// Errors of the index repository.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RepoError {
+    /// A git operation failed.
+    #[error("{action} ({url}): {source}")]
+    Git {
+        /// What was being done.
+        action: String,
+        /// The remote or local path involved.
+        url: String,
+        /// libgit2's error.
+        source: git2::Error,
+    },
+    /// The remote refused the push of a reference; fetch and try again (edits are
+    /// idempotent), or check the remote's hooks and permissions.
+    #[error("push to {url} rejected for {reference}: {message}")]
+    PushRejected {
+        /// The remote.
+        url: String,
+        /// The reference that was refused.
+        reference: String,
+        /// The remote's reason.
+        message: String,
+    },
+    /// An edit could not be applied to a crate's file.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// A file in the index is not UTF-8.
+    #[error("index file {path} is not UTF-8")]
+    NotUtf8 {
+        /// The file's path in the index.
+        path: String,
+    },
+    /// `config.json` could not be written or read.
+    #[error("index config.json: {0}")]
+    Config(#[source] serde_json::Error),
+}
+
+impl RepoError {
+    /// Whether trying again after a fresh fetch may succeed: a rejected push (another
+    /// writer pushed first) or a network error.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            RepoError::PushRejected { .. } => true,
+            RepoError::Git { source, .. } => {
+                matches!(
+                    source.class(),
+                    git2::ErrorClass::Net
+                        | git2::ErrorClass::Http
+                        | git2::ErrorClass::Ssh
+                        | git2::ErrorClass::Reference
+                ) || source.code() == git2::ErrorCode::NotFastForward
+            }
+            _ => false,
+        }
+    }
+}
+
+/// What [`IndexRepo::apply`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// The edits changed nothing; no commit was made.
+    Unchanged,
+    /// A commit was made and pushed.
+    Pushed {
+        /// The new commit.
+        commit: Oid,
+        /// Its message.
+        message: String,
+    },
+}
+
+/// A commit built on the remote's head, not yet pushed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    /// The new commit.
+    pub commit: Oid,
+    /// The commit message.
+    pub message: String,
+}
+
+/// A bare clone of the index, edited without a working tree.
+///
+/// Every edit starts from the remote's state: [`IndexRepo::prepare`] fetches and moves the
+/// local branch to the remote's head (discarding local commits that were never pushed),
+/// then builds the new tree from the old one plus the changed files, so the cost of an edit
+/// does not grow with the number of crates in the index. A push is only a success when the
+/// remote reported every reference as updated.
+pub struct IndexRepo {
+    repo: Repository,
+    config: RepoConfig,
+}
+
+impl std::fmt::Debug for IndexRepo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndexRepo").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+fn git_err(action: impl Into<String>, url: &str) -> impl FnOnce(git2::Error) -> RepoError + '_ {
+    let action = action.into();
+    move |source| RepoError::Git { action, url: url.to_owned(), source }
+}
+
+fn callbacks(credentials: &Credentials) -> RemoteCallbacks<'_> {
+    let mut callbacks = RemoteCallbacks::new();
+    let mut attempts = 0;
+    callbacks.credentials(move |url, username_from_url, allowed| {
+        attempts += 1;
+        if attempts > 3 {
+            return Err(git2::Error::from_str(&format!(
+                "authentication to {url} failed: check INDEX_GIT_USERNAME / INDEX_GIT_PASSWORD or INDEX_GIT_SSH_KEY"
+            )));
+        }
+        let user = credentials.username.as_deref().or(username_from_url).unwrap_or("git");
+        if allowed.contains(CredentialType::SSH_KEY) {
+            return match &credentials.ssh_key {
+                Some(key) => Cred::ssh_key(user, None, key, None),
+                None => Cred::ssh_key_from_agent(user),
+            };
+        }
+        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
+            if let Some(password) = &credentials.password {
+                return Cred::userpass_plaintext(user, password);
+            }
+        }
+        if allowed.contains(CredentialType::DEFAULT) {
+            return Cred::default();
+        }
+        Err(git2::Error::from_str(&format!(
+            "{url} asks for credentials and none are configured: set INDEX_GIT_USERNAME and INDEX_GIT_PASSWORD, or INDEX_GIT_SSH_KEY"
+        )))
+    });
+    callbacks
+}
+
+impl IndexRepo {
+    /// Opens the bare clone at `config.path`, creating it (and fetching the remote) on first
+    /// use.
+    pub fn open_or_clone(config: RepoConfig) -> Result<IndexRepo, RepoError> {
+        let path = config.path.display().to_string();
+        let repo = if config.path.join("HEAD").exists() {
+            Repository::open_bare(&config.path)
+                .map_err(git_err("opening the index clone", &path))?
+        } else {
+            Repository::init_bare(&config.path)
+                .map_err(git_err("creating the index clone", &path))?
+        };
+        let index = IndexRepo { repo, config };
+        index.fetch()?;
+        Ok(index)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RepoConfig {
+        &self.config
+    }
+
+    fn local_branch(&self) -> String {
+        format!("refs/heads/{}", self.config.branch)
+    }
+
+    fn tracking_branch(&self) -> String {
+        format!("refs/remotes/origin/{}", self.config.branch)
+    }
+
+    /// Fetches the remote branch and moves the local branch to it, discarding local commits
+    /// that were never pushed. Returns the remote's head, `None` for an empty remote.
+    pub fn fetch(&self) -> Result<Option<Oid>, RepoError> {
+        let url = &self.config.url;
+        let mut remote = self.repo.remote_anonymous(url).map_err(git_err("opening remote", url))?;
+        let mut options = FetchOptions::new();
+        options.remote_callbacks(callbacks(&self.config.credentials));
+        let refspec = format!("+{}:{}", self.local_branch(), self.tracking_branch());
+        match remote.fetch(&[&refspec], Some(&mut options), None) {
+            Ok(()) => {}
+            // An empty remote has no branch to fetch yet.
+            Err(err)
+                if err.code() == git2::ErrorCode::NotFound
+                    || err.message().contains("couldn't find remote ref") =>
+            {
+                return Ok(None);
+            }
+            Err(err) => return Err(git_err(format!("fetching {}", self.config.branch), url)(err)),
+        }
+        let head = match self.repo.find_reference(&self.tracking_branch()) {
+            Ok(reference) => reference.target(),
+            Err(err) if err.code() == git2::ErrorCode::NotFound => None,
+            Err(err) => return Err(git_err("reading the fetched branch", url)(err)),
+        };
+        if let Some(oid) = head {
+            self.repo
+                .reference(&self.local_branch(), oid, true, "reset to the remote")
+                .map_err(git_err("moving the local branch", url))?;
+        }
+        Ok(head)
+    }
+
+    /// The head of the local branch (the remote's, as of the last fetch or push).
+    pub fn head(&self) -> Result<Option<Oid>, RepoError> {
+        match self.repo.find_reference(&self.local_branch()) {
+            Ok(reference) => Ok(reference.target()),
+            Err(err) if err.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(err) => Err(git_err("reading the local branch", &self.config.url)(err)),
+        }
+    }
+
+    fn head_tree(&self) -> Result<Option<git2::Tree<'_>>, RepoError> {
+        let url = &self.config.url;
+        match self.head()? {
+            Some(oid) => {
+                let commit =
+                    self.repo.find_commit(oid).map_err(git_err("reading the head commit", url))?;
+                Ok(Some(commit.tree().map_err(git_err("reading the head tree", url))?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn read_in(
+        &self,
+        tree: Option<&git2::Tree<'_>>,
+        path: &str,
+    ) -> Result<Option<String>, RepoError> {
+        let Some(tree) = tree else { return Ok(None) };
+        let entry = match tree.get_path(Path::new(path)) {
+            Ok(entry) => entry,
+            Err(err) if err.code() == git2::ErrorCode::NotFound => return Ok(None),
+            Err(err) => return Err(git_err(format!("reading {path}"), &self.config.url)(err)),
+        };
+        let blob = self
+            .repo
+            .find_blob(entry.id())
+            .map_err(git_err(format!("reading {path}"), &self.config.url))?;
+        let text = std::str::from_utf8(blob.content())
+            .map_err(|_| RepoError::NotUtf8 { path: path.to_owned() })?;
+        Ok(Some(text.to_owned()))
+    }
+
+    /// A file at the local head, by its path in the index.
+    pub fn read_file(&self, path: &str) -> Result<Option<String>, RepoError> {
+        let tree = self.head_tree()?;
+        self.read_in(tree.as_ref(), path)
+    }
+
+    /// A crate's file at the local head, parsed.
+    pub fn read_crate(&self, name: &CrateName) -> Result<Option<IndexFile>, RepoError> {
+        match self.read_file(&name.index_path())? {
+            Some(text) => Ok(Some(IndexFile::parse(name, &text)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Paths of every crate file at the local head (everything but `config.json` and
+    /// dot-files).
+    pub fn crate_paths(&self) -> Result<Vec<String>, RepoError> {
+        let Some(tree) = self.head_tree()? else { return Ok(Vec::new()) };
+        let mut paths = Vec::new();
+        tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            if entry.kind() == Some(git2::ObjectType::Blob) {
+                let name = entry.name().unwrap_or_default();
+                if !(dir.is_empty() && (name == "config.json" || name.starts_with('.'))) {
+                    paths.push(format!("{dir}{name}"));
+                }
+            }
+            git2::TreeWalkResult::Ok
+        })
+        .map_err(git_err("listing the index", &self.config.url))?;
+        Ok(paths)
+    }
+
+    /// Fetches, applies `edits` in order onto the remote's head and commits the result
+    /// locally. Returns `None` when the edits change nothing (no commit is made).
+    pub fn prepare(&self, edits: &[Edit]) -> Result<Option<Prepared>, RepoError> {
+        self.fetch()?;
+        let url = &self.config.url;
+        let base = self.head_tree()?;
+        let mut originals: BTreeMap<String, Option<String>> = BTreeMap::new();
+        let mut contents: BTreeMap<String, Option<String>> = BTreeMap::new();
+        for edit in edits {
+            let path = edit.crate_name()?.index_path();
+            if !originals.contains_key(&path) {
+                originals.insert(path.clone(), self.read_in(base.as_ref(), &path)?);
+            }
+            let current = match contents.get(&path) {
+                Some(text) => text.clone(),
+                None => originals.get(&path).cloned().flatten(),
+            };
+            contents.insert(path, edit.apply(current.as_deref())?);
+        }
+        let mut builder = TreeUpdateBuilder::new();
+        let mut changed = false;
+        for (path, content) in &contents {
+            let original = originals.get(path).cloned().flatten();
+            if *content == original {
+                continue;
+            }
+            changed = true;
+            match content {
+                Some(text) => {
+                    let blob = self
+                        .repo
+                        .blob(text.as_bytes())
+                        .map_err(git_err(format!("writing {path}"), url))?;
+                    builder.upsert(path, blob, FileMode::Blob);
+                }
+                None => {
+                    builder.remove(path);
+                }
+            }
+        }
+        if !changed {
+            return Ok(None);
+        }
+        let base_tree = match &base {
+            Some(tree) => tree.clone(),
+            None => {
+                let empty = self
+                    .repo
+                    .treebuilder(None)
+                    .and_then(|b| b.write())
+                    .map_err(git_err("writing an empty tree", url))?;
+                self.repo.find_tree(empty).map_err(git_err("reading an empty tree", url))?
+            }
+        };
+        let tree_id = builder
+            .create_updated(&self.repo, &base_tree)
+            .map_err(git_err("building the new tree", url))?;
+        if base.as_ref().is_some_and(|t| t.id() == tree_id) {
+            return Ok(None);
+        }
+        let message = commit_message(edits);
+        let commit = self.commit_tree(tree_id, &message)?;
+        Ok(Some(Prepared { commit, message }))
+    }
+
+    fn commit_tree(&self, tree_id: Oid, message: &str) -> Result<Oid, RepoError> {
+        let url = &self.config.url;
+        let tree = self.repo.find_tree(tree_id).map_err(git_err("reading the new tree", url))?;
+        let signature = Signature::now(&self.config.author_name, &self.config.author_email)
+            .map_err(git_err("making the commit signature", url))?;
+        let parent = match self.head()? {
+            Some(oid) => {
+                Some(self.repo.find_commit(oid).map_err(git_err("reading the head commit", url))?)
+            }
+            None => None,
+        };
+        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+        let commit = self
+            .repo
+            .commit(None, &signature, &signature, message, &tree, &parents)
+            .map_err(git_err("committing", url))?;
+        self.repo
+            .reference(&self.local_branch(), commit, true, message)
+            .map_err(git_err("moving the local branch", url))?;
+        Ok(commit)
+    }
+
+    /// Pushes a prepared commit. Fails unless the remote reports the branch as updated: a
+    /// rejected push is [`RepoError::PushRejected`] and the remote's state is fetched again
+    /// by the next [`IndexRepo::prepare`].
+    pub fn push(&self, prepared: &Prepared) -> Result<Oid, RepoError> {
+        if is_local(&self.config.url) {
+            self.push_with_git_cli(prepared)?;
+        } else {
+            self.push_with_libgit2()?;
+        }
+        self.repo
+            .reference(&self.tracking_branch(), prepared.commit, true, "pushed")
+            .map_err(git_err("recording the pushed head", &self.config.url))?;
+        Ok(prepared.commit)
+    }
+
+    /// Pushes to a local remote through `git push`, whose `receive-pack` updates the branch
+    /// only if it still points where this clone last saw it (under a lock) and runs the
+    /// remote's hooks. libgit2's local transport does neither: two concurrent pushes could
+    /// both succeed, the second silently dropping the first one's commit.
+    fn push_with_git_cli(&self, prepared: &Prepared) -> Result<(), RepoError> {
+        let url = &self.config.url;
+        let branch = self.local_branch();
+        let output = std::process::Command::new("git")
+            .arg("--git-dir")
+            .arg(&self.config.path)
+            .args(["push", "--porcelain", url])
+            .arg(format!("{}:{branch}", prepared.commit))
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| RepoError::Git {
+                action: "running `git push` (is git installed?)".into(),
+                url: url.clone(),
+                source: git2::Error::from_str(&e.to_string()),
+            })?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        // Porcelain status lines: `<flag>\t<from>:<to>\t<summary>`; `!` is a rejection.
+        let statuses: Vec<(char, &str, &str)> = stdout
+            .lines()
+            .filter_map(|line| {
+                let mut parts = line.splitn(3, '\t');
+                let flag = parts.next()?.chars().next()?;
+                let refs = parts.next()?;
+                let summary = parts.next().unwrap_or_default();
+                Some((flag, refs.rsplit(':').next().unwrap_or(refs), summary))
+            })
+            .collect();
+        let ours = statuses.iter().find(|(_, to, _)| *to == branch);
+        match ours {
+            Some((flag, _, _))
+                if output.status.success() && matches!(flag, ' ' | '+' | '*' | '=') =>
+            {
+                Ok(())
+            }
+            Some((_, _, summary)) => Err(RepoError::PushRejected {
+                url: url.clone(),
+                reference: branch,
+                message: format!("{summary} {}", stderr.trim()).trim().to_owned(),
+            }),
+            None => Err(RepoError::PushRejected {
+                url: url.clone(),
+                reference: branch,
+                message: format!("`git push` reported no status for the branch: {}", stderr.trim()),
+            }),
+        }
+    }
+
+    fn push_with_libgit2(&self) -> Result<(), RepoError> {
+        let url = &self.config.url;
+        let branch = self.local_branch();
+        let mut remote = self.repo.remote_anonymous(url).map_err(git_err("opening remote", url))?;
+        let mut statuses: Vec<(String, Option<String>)> = Vec::new();
+        {
+            let mut callbacks = callbacks(&self.config.credentials);
+            callbacks.push_update_reference(|reference, status| {
+                statuses.push((reference.to_owned(), status.map(str::to_owned)));
+                Ok(())
+            });
+            let mut options = PushOptions::new();
+            options.remote_callbacks(callbacks);
+            let refspec = format!("{branch}:{branch}");
+            remote.push(&[&refspec], Some(&mut options)).map_err(|source| {
+                if source.code() == git2::ErrorCode::NotFastForward {
+                    RepoError::PushRejected {
+                        url: url.clone(),
+                        reference: branch.clone(),
+                        message: source.message().to_owned(),
+                    }
+                } else {
+                    RepoError::Git { action: format!("pushing {branch}"), url: url.clone(), source }
+                }
+            })?;
+        }
+        if let Some((reference, Some(message))) =
+            statuses.iter().find(|(_, status)| status.is_some())
+        {
+            return Err(RepoError::PushRejected {
+                url: url.clone(),
+                reference: reference.clone(),
+                message: message.clone(),
+            });
+        }
+        if !statuses.iter().any(|(reference, _)| *reference == branch) {
+            return Err(RepoError::PushRejected {
+                url: url.clone(),
+                reference: branch,
+                message: "the remote did not report the reference as updated".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Fetches, applies `edits` in one commit and pushes it; no commit when nothing
+    /// changes.
+    pub fn apply(&self, edits: &[Edit]) -> Result<Applied, RepoError> {
+        match self.prepare(edits)? {
+            None => Ok(Applied::Unchanged),
+            Some(prepared) => {
+                let commit = self.push(&prepared)?;
+                Ok(Applied::Pushed { commit, message: prepared.message })
+            }
+        }
+    }
+}
+
+/// Whether `url` names a repository on this machine (`file://` or a path).
+fn is_local(url: &str) -> bool {
+    url.starts_with("file://")
+        || !url.contains("://") && (Path::new(url).is_absolute() || Path::new(url).exists())
+}
+
+/// `Publish foo 1.2.3` for one edit; a summary line and one line per edit for several.
+pub fn commit_message(edits: &[Edit]) -> String {
+    match edits {
+        [one] => one.describe(),
+        many => {
+            let mut message = format!("Update {} index entries\n\n", many.len());
+            for edit in many {
+                message.push_str(&edit.describe());
+                message.push('\n');
+            }
+            message
+        }
+    }
+}
+
+/// Creates a new, empty index: a bare repository at `path` whose branch `branch` holds one
+/// commit with `config.json`. Does nothing and returns `false` when `path` already holds a
+/// repository.
+pub fn create_index(path: &Path, branch: &str, config: &IndexConfig) -> Result<bool, RepoError> {
+    let shown = path.display().to_string();
+    if path.join("HEAD").exists() {
+        return Ok(false);
+    }
+    let repo = Repository::init_bare(path).map_err(git_err("creating the index", &shown))?;
+    let head = format!("refs/heads/{branch}");
+    repo.set_head(&head).map_err(git_err("setting HEAD", &shown))?;
+    let mut text = serde_json::to_string_pretty(config).map_err(RepoError::Config)?;
+    text.push('\n');
+    let blob = repo.blob(text.as_bytes()).map_err(git_err("writing config.json", &shown))?;
+    let mut tree = repo.treebuilder(None).map_err(git_err("building the first tree", &shown))?;
+    tree.insert("config.json", blob, i32::from(FileMode::Blob))
+        .map_err(git_err("building the first tree", &shown))?;
+    let tree_id = tree.write().map_err(git_err("writing the first tree", &shown))?;
+    let tree = repo.find_tree(tree_id).map_err(git_err("reading the first tree", &shown))?;
+    let signature = Signature::now("registry-index", "index@registry.invalid")
+        .map_err(git_err("signing", &shown))?;
+    repo.commit(Some(&head), &signature, &signature, "Create the index", &tree, &[])
+        .map_err(git_err("committing config.json", &shown))?;
+    Ok(true)
+}

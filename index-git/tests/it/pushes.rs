@@ -1,0 +1,120 @@
+//! Pushes that fail must be errors: a remote whose hook refuses, and a writer that lost a
+//! race to another one. After a retry, the remote holds every change.
+
+use std::sync::{Arc, Barrier};
+
+use index_git::testing::UpstreamIndex;
+use index_git::{Applied, Edit, IndexRepo, RepoConfig, RepoError};
+
+use crate::{line, parse_independently};
+
+fn refused_push(upstream: &UpstreamIndex, url: &str) {
+    let repo =
+        IndexRepo::open_or_clone(RepoConfig::new(url, upstream.clone_dir("worker"))).unwrap();
+    repo.apply(&[Edit::Put(line("before", "1.0.0"))]).unwrap();
+    let commits = upstream.commit_count();
+
+    upstream.refuse_pushes(true);
+    let err = repo.apply(&[Edit::Put(line("refused", "1.0.0"))]).unwrap_err();
+    assert!(matches!(err, RepoError::PushRejected { .. }), "{err:?}");
+    assert!(err.is_retryable());
+    let message = err.to_string();
+    assert!(message.contains("refs/heads/master"), "names the reference: {message}");
+    assert_eq!(upstream.commit_count(), commits, "the remote is unchanged");
+    assert_eq!(upstream.read_file("re/fu/refused"), None);
+
+    upstream.refuse_pushes(false);
+    let after = repo.apply(&[Edit::Put(line("after", "1.0.0"))]).unwrap();
+    assert!(matches!(after, Applied::Pushed { .. }));
+    assert_eq!(upstream.commit_count(), commits + 1, "only the new commit landed on the remote");
+    assert_eq!(upstream.read_file("re/fu/refused"), None, "the refused local commit was discarded");
+    parse_independently(&upstream.read_file("af/te/after").unwrap());
+}
+
+#[test]
+fn a_push_the_remote_refuses_over_git_daemon_is_an_error() {
+    let mut upstream = UpstreamIndex::new();
+    let url = upstream.serve();
+    refused_push(&upstream, &url);
+}
+
+#[test]
+fn a_push_the_remote_refuses_over_file_url_is_an_error() {
+    let upstream = UpstreamIndex::new();
+    refused_push(&upstream, &upstream.url());
+}
+
+fn race_is_rejected_then_retried(upstream: &UpstreamIndex, url: &str) {
+    let a = IndexRepo::open_or_clone(RepoConfig::new(url, upstream.clone_dir("a"))).unwrap();
+    let b = IndexRepo::open_or_clone(RepoConfig::new(url, upstream.clone_dir("b"))).unwrap();
+    let from_a = [Edit::Put(line("from-a", "1.0.0"))];
+    let from_b = [Edit::Put(line("from-b", "1.0.0"))];
+    // Both build on the same remote head; the first push wins.
+    let prepared_a = a.prepare(&from_a).unwrap().unwrap();
+    let prepared_b = b.prepare(&from_b).unwrap().unwrap();
+    a.push(&prepared_a).unwrap();
+    let err = b.push(&prepared_b).unwrap_err();
+    assert!(err.is_retryable(), "a lost race can be retried: {err:?}");
+    assert_eq!(upstream.read_file("fr/om/from-b"), None, "the losing push changed nothing");
+    // The retry fetches the winner's commit and builds on it.
+    assert!(matches!(b.apply(&from_b).unwrap(), Applied::Pushed { .. }));
+    assert!(upstream.read_file("fr/om/from-a").is_some(), "the winner's change survived");
+    assert!(upstream.read_file("fr/om/from-b").is_some());
+}
+
+#[test]
+fn a_lost_race_over_file_url_is_rejected_and_retried() {
+    let upstream = UpstreamIndex::new();
+    race_is_rejected_then_retried(&upstream, &upstream.url());
+}
+
+#[test]
+fn a_lost_race_over_git_daemon_is_rejected_and_retried() {
+    let mut upstream = UpstreamIndex::new();
+    let url = upstream.serve();
+    race_is_rejected_then_retried(&upstream, &url);
+}
+
+/// Writers with their own clones push at once, each retrying when it loses: in the end the
+/// remote holds every change.
+#[test]
+fn concurrent_writers_converge() {
+    const WRITERS: usize = 4;
+    const EDITS: usize = 5;
+    let upstream = Arc::new(UpstreamIndex::new());
+    let barrier = Arc::new(Barrier::new(WRITERS));
+    let handles: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let upstream = Arc::clone(&upstream);
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                let repo =
+                    IndexRepo::open_or_clone(upstream.repo_config(&format!("w{w}"))).unwrap();
+                barrier.wait();
+                let mut rejected = 0;
+                for e in 0..EDITS {
+                    let edit = [Edit::Put(line(&format!("writer{w}"), &format!("{e}.0.0")))];
+                    loop {
+                        match repo.apply(&edit) {
+                            Ok(_) => break,
+                            Err(err) if err.is_retryable() => rejected += 1,
+                            Err(err) => panic!("writer {w}: {err}"),
+                        }
+                    }
+                }
+                rejected
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    for w in 0..WRITERS {
+        let text = upstream.read_file(&format!("wr/it/writer{w}")).unwrap();
+        assert_eq!(
+            parse_independently(&text).versions().len(),
+            EDITS,
+            "writer {w}'s versions all landed"
+        );
+    }
+}
