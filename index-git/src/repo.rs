@@ -364,6 +364,15 @@ impl IndexRepo {
     /// Fetches, applies `edits` in order onto the remote's head and commits the result
     /// locally. Returns `None` when the edits change nothing (no commit is made).
     pub fn prepare(&self, edits: &[Edit]) -> Result<Option<Prepared>, RepoError> {
+        self.prepare_with_message(edits, &commit_message(edits))
+    }
+
+    /// [`IndexRepo::prepare`] with the caller's commit message.
+    pub fn prepare_with_message(
+        &self,
+        edits: &[Edit],
+        message: &str,
+    ) -> Result<Option<Prepared>, RepoError> {
         self.fetch()?;
         let url = &self.config.url;
         let base = self.head_tree()?;
@@ -421,9 +430,8 @@ impl IndexRepo {
         if base.as_ref().is_some_and(|t| t.id() == tree_id) {
             return Ok(None);
         }
-        let message = commit_message(edits);
-        let commit = self.commit_tree(tree_id, &message)?;
-        Ok(Some(Prepared { commit, message }))
+        let commit = self.commit_tree(tree_id, message)?;
+        Ok(Some(Prepared { commit, message: message.to_owned() }))
     }
 
     fn commit_tree(&self, tree_id: Oid, message: &str) -> Result<Oid, RepoError> {
@@ -564,7 +572,12 @@ impl IndexRepo {
     /// Fetches, applies `edits` in one commit and pushes it; no commit when nothing
     /// changes.
     pub fn apply(&self, edits: &[Edit]) -> Result<Applied, RepoError> {
-        match self.prepare(edits)? {
+        self.apply_with_message(edits, &commit_message(edits))
+    }
+
+    /// [`IndexRepo::apply`] with the caller's commit message.
+    pub fn apply_with_message(&self, edits: &[Edit], message: &str) -> Result<Applied, RepoError> {
+        match self.prepare_with_message(edits, message)? {
             None => Ok(Applied::Unchanged),
             Some(prepared) => {
                 let commit = self.push(&prepared)?;

@@ -1,1 +1,36 @@
-//! Publish, yank and unyank for a Cargo registry: database changes plus index jobs.
+//! Publish, yank and unyank for a Cargo registry, as crates.io does them: the request
+//! changes the database and queues an index job in the same transaction, and a worker
+//! brings the index in line with the database.
+//!
+//! - [`publish`], [`yank`], [`unyank`] and [`publish_crate_file`] are the front-end
+//!   operations. Each takes the caller's connection (PostgreSQL or SQLite), validates its
+//!   input, changes the registry tables and queues an index job in one transaction, and
+//!   returns without touching git.
+//! - [`PublishJob`], [`YankJob`] and [`UnyankJob`] each make their crate's index file equal
+//!   to what the database says *when the job runs* ([`IndexContext::sync_crate`]), so
+//!   retries, duplicates and any order of execution converge. Identical pending jobs are
+//!   coalesced. They run on [`INDEX_QUEUE`] with one worker ([`register_index_jobs`]).
+//! - [`reconcile`] compares every crate's index file with the database and repairs the
+//!   differences in one commit.
+//!
+//! Apply the migrations (the job table's and the registry's) with
+//! [`RegistryConnection::run_migrations`].
+
+mod db;
+mod error;
+mod jobs;
+mod ops;
+mod package;
+mod reconcile;
+
+pub use db::{RegistryConnection, PG_REGISTRY_MIGRATIONS, SQLITE_REGISTRY_MIGRATIONS};
+pub use error::RegistryError;
+pub use jobs::{
+    register_index_jobs, Database, IndexContext, PublishJob, UnyankJob, YankJob, INDEX_QUEUE,
+};
+pub use ops::{expected_lines, publish, unyank, yank, PublishRequest, Published, YankOutcome};
+pub use package::{
+    publish_crate_file, read_crate_file, CrateStore, MAX_CRATE_SIZE, MAX_MANIFEST_SIZE,
+    MAX_UNPACKED_SIZE,
+};
+pub use reconcile::{reconcile, Difference, Reconciliation};

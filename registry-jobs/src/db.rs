@@ -1,0 +1,231 @@
+//! The registry tables and the two connection types the operations run on.
+
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use queue_core::{JobId, NewJob};
+
+use crate::error::RegistryError;
+
+/// The registry tables' PostgreSQL migrations (the job table's are `queue-diesel`'s).
+pub const PG_REGISTRY_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+/// The registry tables' SQLite migrations.
+pub const SQLITE_REGISTRY_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+diesel::table! {
+    crates (id) {
+        id -> BigInt,
+        name -> Text,
+        canonical_name -> Text,
+    }
+}
+
+diesel::table! {
+    versions (id) {
+        id -> BigInt,
+        crate_id -> BigInt,
+        num -> Text,
+        num_no_build -> Text,
+        checksum -> Text,
+        yanked -> Bool,
+        dependencies -> Text,
+        features -> Text,
+        links -> Nullable<Text>,
+        rust_version -> Nullable<Text>,
+        pubtime -> Text,
+    }
+}
+
+diesel::joinable!(versions -> crates (crate_id));
+diesel::allow_tables_to_appear_in_same_query!(crates, versions);
+
+/// A version row (named by the sealed query methods; not part of the public API).
+#[allow(unreachable_pub, missing_docs)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = versions)]
+pub struct VersionRow {
+    pub id: i64,
+    pub crate_id: i64,
+    pub num: String,
+    pub num_no_build: String,
+    pub checksum: String,
+    pub yanked: bool,
+    pub dependencies: String,
+    pub features: String,
+    pub links: Option<String>,
+    pub rust_version: Option<String>,
+    pub pubtime: String,
+}
+
+/// A new version row (named by the sealed query methods; not part of the public API).
+#[allow(unreachable_pub, missing_docs)]
+#[derive(Debug, Insertable)]
+#[diesel(table_name = versions)]
+pub struct NewVersion<'a> {
+    pub crate_id: i64,
+    pub num: &'a str,
+    pub num_no_build: &'a str,
+    pub checksum: &'a str,
+    pub yanked: bool,
+    pub dependencies: &'a str,
+    pub features: &'a str,
+    pub links: Option<&'a str>,
+    pub rust_version: Option<&'a str>,
+    pub pubtime: &'a str,
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for diesel::pg::PgConnection {}
+    impl Sealed for diesel::sqlite::SqliteConnection {}
+}
+
+/// A connection the registry operations run on: PostgreSQL or SQLite. The operations take
+/// the caller's connection so that they join the caller's transaction.
+pub trait RegistryConnection: sealed::Sealed + Sized {
+    /// Runs `f` in a write transaction (a savepoint when one is open already).
+    #[doc(hidden)]
+    fn write_transaction<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, RegistryError>,
+    ) -> Result<T, RegistryError>;
+    /// Enqueues a job on this connection.
+    #[doc(hidden)]
+    fn enqueue_job(&mut self, job: &NewJob) -> Result<Option<JobId>, RegistryError>;
+    /// Applies the job table's and the registry's pending migrations; returns the versions
+    /// applied.
+    fn run_migrations(&mut self) -> Result<Vec<String>, RegistryError>;
+    #[doc(hidden)]
+    fn find_crate(&mut self, canonical: &str) -> QueryResult<Option<(i64, String)>>;
+    #[doc(hidden)]
+    fn insert_crate(&mut self, name: &str, canonical: &str) -> QueryResult<i64>;
+    #[doc(hidden)]
+    fn find_version(
+        &mut self,
+        crate_id: i64,
+        num_no_build: &str,
+    ) -> QueryResult<Option<VersionRow>>;
+    #[doc(hidden)]
+    fn insert_version(&mut self, version: &NewVersion<'_>) -> QueryResult<()>;
+    #[doc(hidden)]
+    fn set_yanked(&mut self, version_id: i64, yanked: bool) -> QueryResult<()>;
+    #[doc(hidden)]
+    fn versions_of(&mut self, crate_id: i64) -> QueryResult<Vec<VersionRow>>;
+    #[doc(hidden)]
+    fn all_crates(&mut self) -> QueryResult<Vec<(i64, String)>>;
+}
+
+macro_rules! common_queries {
+    () => {
+        fn find_crate(&mut self, canonical: &str) -> QueryResult<Option<(i64, String)>> {
+            crates::table
+                .filter(crates::canonical_name.eq(canonical))
+                .select((crates::id, crates::name))
+                .first(self)
+                .optional()
+        }
+
+        fn insert_crate(&mut self, name: &str, canonical: &str) -> QueryResult<i64> {
+            diesel::insert_into(crates::table)
+                .values((crates::name.eq(name), crates::canonical_name.eq(canonical)))
+                .returning(crates::id)
+                .get_result(self)
+        }
+
+        fn find_version(
+            &mut self,
+            crate_id: i64,
+            num_no_build: &str,
+        ) -> QueryResult<Option<VersionRow>> {
+            versions::table
+                .filter(versions::crate_id.eq(crate_id))
+                .filter(versions::num_no_build.eq(num_no_build))
+                .select(VersionRow::as_select())
+                .first(self)
+                .optional()
+        }
+
+        fn insert_version(&mut self, version: &NewVersion<'_>) -> QueryResult<()> {
+            diesel::insert_into(versions::table).values(version).execute(self).map(|_| ())
+        }
+
+        fn set_yanked(&mut self, version_id: i64, yanked: bool) -> QueryResult<()> {
+            diesel::update(versions::table.find(version_id))
+                .set(versions::yanked.eq(yanked))
+                .execute(self)
+                .map(|_| ())
+        }
+
+        fn versions_of(&mut self, crate_id: i64) -> QueryResult<Vec<VersionRow>> {
+            versions::table
+                .filter(versions::crate_id.eq(crate_id))
+                .order(versions::id.asc())
+                .select(VersionRow::as_select())
+                .load(self)
+        }
+
+        fn all_crates(&mut self) -> QueryResult<Vec<(i64, String)>> {
+            crates::table.select((crates::id, crates::name)).order(crates::id.asc()).load(self)
+        }
+    };
+}
+
+impl RegistryConnection for PgConnection {
+    fn write_transaction<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, RegistryError>,
+    ) -> Result<T, RegistryError> {
+        self.transaction(f)
+    }
+
+    fn enqueue_job(&mut self, job: &NewJob) -> Result<Option<JobId>, RegistryError> {
+        Ok(queue_diesel::enqueue_pg(self, job)?)
+    }
+
+    fn run_migrations(&mut self) -> Result<Vec<String>, RegistryError> {
+        let mut applied = queue_diesel::run_pg_migrations(self)?;
+        let registry = self
+            .run_pending_migrations(PG_REGISTRY_MIGRATIONS)
+            .map_err(|e| RegistryError::Migration(e.to_string()))?;
+        applied.extend(registry.iter().map(ToString::to_string));
+        Ok(applied)
+    }
+
+    common_queries!();
+}
+
+impl RegistryConnection for SqliteConnection {
+    fn write_transaction<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, RegistryError>,
+    ) -> Result<T, RegistryError> {
+        let open = AnsiTransactionManager::transaction_manager_status_mut(self)
+            .transaction_depth()
+            .map(|d| d.is_some())
+            .unwrap_or(false);
+        if open {
+            self.transaction(f)
+        } else {
+            // A write transaction from the start: SQLite cannot upgrade a reader that
+            // another writer overtook.
+            self.immediate_transaction(f)
+        }
+    }
+
+    fn enqueue_job(&mut self, job: &NewJob) -> Result<Option<JobId>, RegistryError> {
+        Ok(queue_diesel::enqueue_sqlite(self, job)?)
+    }
+
+    fn run_migrations(&mut self) -> Result<Vec<String>, RegistryError> {
+        let mut applied = queue_diesel::run_sqlite_migrations(self)?;
+        let registry = self
+            .run_pending_migrations(SQLITE_REGISTRY_MIGRATIONS)
+            .map_err(|e| RegistryError::Migration(e.to_string()))?;
+        applied.extend(registry.iter().map(ToString::to_string));
+        Ok(applied)
+    }
+
+    common_queries!();
+}

@@ -1,0 +1,148 @@
+//! The index jobs: each makes one crate's index file equal to what the database says when
+//! the job runs, so retries, duplicates and any order of execution converge.
+
+use std::sync::{Arc, Mutex};
+
+use diesel::pg::PgConnection;
+use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
+use diesel::sqlite::SqliteConnection;
+use index_git::{Applied, CrateName, Edit, IndexRepo};
+use queue_core::{Job, Runner, Storage};
+use serde::{Deserialize, Serialize};
+
+use crate::error::RegistryError;
+use crate::ops::expected_lines;
+
+/// The queue the index jobs run on, with one worker so that index edits are serialised.
+pub const INDEX_QUEUE: &str = "index";
+
+/// The database the jobs read the registry from.
+#[derive(Debug, Clone)]
+pub enum Database {
+    /// A PostgreSQL pool.
+    Postgres(Pool<ConnectionManager<PgConnection>>),
+    /// A SQLite pool.
+    Sqlite(Pool<ConnectionManager<SqliteConnection>>),
+}
+
+/// What the index jobs run with: the index repository and the database.
+pub struct IndexContext {
+    repo: Mutex<IndexRepo>,
+    database: Database,
+}
+
+impl std::fmt::Debug for IndexContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndexContext").field("database", &self.database).finish_non_exhaustive()
+    }
+}
+
+fn pool_error(err: diesel::r2d2::PoolError) -> RegistryError {
+    RegistryError::Migration(format!("no database connection: {err}"))
+}
+
+impl IndexContext {
+    /// A context over an opened index clone and a database pool.
+    pub fn new(repo: IndexRepo, database: Database) -> IndexContext {
+        IndexContext { repo: Mutex::new(repo), database }
+    }
+
+    /// The database.
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
+    /// Runs `f` with the index repository.
+    pub fn with_repo<T>(&self, f: impl FnOnce(&IndexRepo) -> T) -> T {
+        let repo = self.repo.lock().unwrap_or_else(|e| e.into_inner());
+        f(&repo)
+    }
+
+    /// What the database says `name`'s file must hold.
+    pub fn expected(
+        &self,
+        name: &CrateName,
+    ) -> Result<Option<(CrateName, Vec<index_git::IndexLine>)>, RegistryError> {
+        match &self.database {
+            Database::Postgres(pool) => {
+                let mut conn: PooledConnection<_> = pool.get().map_err(pool_error)?;
+                expected_lines(&mut *conn, name)
+            }
+            Database::Sqlite(pool) => {
+                let mut conn: PooledConnection<_> = pool.get().map_err(pool_error)?;
+                expected_lines(&mut *conn, name)
+            }
+        }
+    }
+
+    /// Makes `name`'s index file equal to the database's view, in one commit named
+    /// `message`, pushed and verified. No commit when the file is already right.
+    pub fn sync_crate(&self, name: &str, message: &str) -> Result<Applied, RegistryError> {
+        let name = CrateName::new(name)?;
+        let edit = match self.expected(&name)? {
+            Some((real_name, lines)) if !lines.is_empty() => {
+                Edit::Replace { name: real_name, lines }
+            }
+            _ => Edit::Delete { name },
+        };
+        Ok(self.with_repo(|repo| repo.apply_with_message(&[edit], message))?)
+    }
+}
+
+macro_rules! index_job {
+    ($(#[$doc:meta])* $ty:ident, $name:literal, $verb:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        pub struct $ty {
+            /// The crate the job was queued for.
+            #[serde(rename = "crate")]
+            pub krate: String,
+            /// The version the job was queued for.
+            pub version: String,
+        }
+
+        impl Job for $ty {
+            const JOB_NAME: &'static str = $name;
+            const QUEUE: &'static str = INDEX_QUEUE;
+            const DEDUPLICATED: bool = true;
+            type Context = IndexContext;
+
+            fn run(&self, ctx: &IndexContext) -> anyhow::Result<()> {
+                let message = format!(concat!($verb, " {} {}"), self.krate, self.version);
+                ctx.sync_crate(&self.krate, &message)?;
+                Ok(())
+            }
+        }
+    };
+}
+
+index_job!(
+    /// Queued by [`publish`](crate::publish): syncs the crate's index file.
+    PublishJob,
+    "index_publish",
+    "Publish"
+);
+index_job!(
+    /// Queued by [`yank`](crate::yank): syncs the crate's index file.
+    YankJob,
+    "index_yank",
+    "Yank"
+);
+index_job!(
+    /// Queued by [`unyank`](crate::unyank): syncs the crate's index file.
+    UnyankJob,
+    "index_unyank",
+    "Unyank"
+);
+
+/// Registers the three index jobs on `runner`, with one worker on [`INDEX_QUEUE`].
+pub fn register_index_jobs<S: Storage + ?Sized>(
+    runner: Runner<S>,
+    ctx: Arc<IndexContext>,
+) -> Runner<S> {
+    runner
+        .register::<PublishJob>(Arc::clone(&ctx))
+        .register::<YankJob>(Arc::clone(&ctx))
+        .register::<UnyankJob>(ctx)
+        .workers(INDEX_QUEUE, 1)
+}

@@ -1,0 +1,239 @@
+//! The front-end operations a registry server calls from its request handlers.
+
+use std::cmp::Ordering;
+
+use index_git::{CrateName, FeatureMap, IndexDependency, IndexLine};
+use queue_core::{JobId, NewJob};
+
+use crate::db::{NewVersion, RegistryConnection, VersionRow};
+use crate::error::RegistryError;
+use crate::jobs::{PublishJob, UnyankJob, YankJob};
+
+/// A version to publish, as a registry's publish endpoint receives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishRequest {
+    /// The crate's name.
+    pub name: String,
+    /// The version.
+    pub vers: String,
+    /// The dependencies, in index form (renamed ones with `package` set).
+    pub deps: Vec<IndexDependency>,
+    /// Every feature; the split into `features2` happens when the index line is written.
+    pub features: FeatureMap,
+    /// `package.links`.
+    pub links: Option<String>,
+    /// `package.rust-version`.
+    pub rust_version: Option<String>,
+    /// SHA-256 of the `.crate` file, lowercase hex.
+    pub cksum: String,
+}
+
+/// What [`publish`] recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// The crate.
+    pub name: CrateName,
+    /// The version.
+    pub vers: semver::Version,
+    /// The queued index job (`None` when an identical pending job absorbed it).
+    pub job: Option<JobId>,
+}
+
+/// What [`yank`] or [`unyank`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YankOutcome {
+    /// Whether the version's state changed; yanking a yanked version changes nothing.
+    pub changed: bool,
+    /// The queued index job, when something changed.
+    pub job: Option<JobId>,
+}
+
+/// Compares dependencies the way crates.io orders them in the index: by name, then kind
+/// (normal first), then the other fields.
+fn dependency_order(a: &IndexDependency, b: &IndexDependency) -> Ordering {
+    (&a.name, a.kind, &a.req, a.optional, a.default_features, &a.target, &a.package, &a.features)
+        .cmp(&(
+            &b.name,
+            b.kind,
+            &b.req,
+            b.optional,
+            b.default_features,
+            &b.target,
+            &b.package,
+            &b.features,
+        ))
+}
+
+fn parse_version(vers: &str) -> Result<semver::Version, RegistryError> {
+    semver::Version::parse(vers)
+        .map_err(|source| RegistryError::InvalidVersion { vers: vers.to_owned(), source })
+}
+
+fn without_build(vers: &semver::Version) -> String {
+    let mut bare = vers.clone();
+    bare.build = semver::BuildMetadata::EMPTY;
+    bare.to_string()
+}
+
+/// Checks a request's name, version, checksum and dependencies.
+fn validate(request: &PublishRequest) -> Result<(CrateName, semver::Version), RegistryError> {
+    let name = CrateName::new(&request.name)?;
+    let vers = parse_version(&request.vers)?;
+    for dep in &request.deps {
+        CrateName::new(&dep.name)?;
+        if let Some(package) = &dep.package {
+            CrateName::new(package)?;
+        }
+        semver::VersionReq::parse(&dep.req).map_err(|source| RegistryError::InvalidDependency {
+            dependency: dep.name.clone(),
+            req: dep.req.clone(),
+            source,
+        })?;
+    }
+    if request.cksum.len() != 64
+        || !request.cksum.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return Err(RegistryError::InvalidPackage {
+            path: format!("{} {}", request.name, request.vers),
+            reason: format!("checksum {:?} is not 64 lowercase hex digits", request.cksum),
+        });
+    }
+    Ok((name, vers))
+}
+
+/// Records a new version and queues its index job, in one transaction on the caller's
+/// connection (inside the caller's transaction, if one is open). Does not touch git.
+pub fn publish<C: RegistryConnection>(
+    conn: &mut C,
+    request: &PublishRequest,
+) -> Result<Published, RegistryError> {
+    let (name, vers) = validate(request)?;
+    let mut deps = request.deps.clone();
+    deps.sort_by(dependency_order);
+    let dependencies = serde_json::to_string(&deps).map_err(|source| {
+        RegistryError::CorruptRow { krate: name.to_string(), vers: vers.to_string(), source }
+    })?;
+    let features = serde_json::to_string(&request.features).map_err(|source| {
+        RegistryError::CorruptRow { krate: name.to_string(), vers: vers.to_string(), source }
+    })?;
+    let pubtime = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let num = vers.to_string();
+    let num_no_build = without_build(&vers);
+    conn.write_transaction(|conn| {
+        let crate_id = match conn.find_crate(&name.canonical())? {
+            Some((_, existing)) if existing != name.as_str() => {
+                return Err(RegistryError::NameClash { name: name.to_string(), existing });
+            }
+            Some((id, _)) => id,
+            None => conn.insert_crate(name.as_str(), &name.canonical())?,
+        };
+        if let Some(existing) = conn.find_version(crate_id, &num_no_build)? {
+            return Err(RegistryError::VersionExists {
+                krate: name.to_string(),
+                vers: num.clone(),
+                existing: existing.num,
+            });
+        }
+        conn.insert_version(&NewVersion {
+            crate_id,
+            num: &num,
+            num_no_build: &num_no_build,
+            checksum: &request.cksum,
+            yanked: false,
+            dependencies: &dependencies,
+            features: &features,
+            links: request.links.as_deref(),
+            rust_version: request.rust_version.as_deref(),
+            pubtime: &pubtime,
+        })?;
+        let job = NewJob::from_job(&PublishJob { krate: name.to_string(), version: num.clone() })?;
+        let job = conn.enqueue_job(&job)?;
+        Ok(Published { name: name.clone(), vers: vers.clone(), job })
+    })
+}
+
+/// Yanks a version and queues the index job, in one transaction on the caller's
+/// connection. Yanking a yanked version changes nothing and queues nothing.
+pub fn yank<C: RegistryConnection>(
+    conn: &mut C,
+    name: &str,
+    vers: &str,
+) -> Result<YankOutcome, RegistryError> {
+    set_yanked(conn, name, vers, true)
+}
+
+/// Unyanks a version and queues the index job; see [`yank`].
+pub fn unyank<C: RegistryConnection>(
+    conn: &mut C,
+    name: &str,
+    vers: &str,
+) -> Result<YankOutcome, RegistryError> {
+    set_yanked(conn, name, vers, false)
+}
+
+fn set_yanked<C: RegistryConnection>(
+    conn: &mut C,
+    name: &str,
+    vers: &str,
+    yanked: bool,
+) -> Result<YankOutcome, RegistryError> {
+    let name = CrateName::new(name)?;
+    let version = parse_version(vers)?;
+    conn.write_transaction(|conn| {
+        let Some((crate_id, real_name)) = conn.find_crate(&name.canonical())? else {
+            return Err(RegistryError::UnknownCrate(name.to_string()));
+        };
+        let Some(row) = conn.find_version(crate_id, &without_build(&version))? else {
+            return Err(RegistryError::UnknownVersion { krate: real_name, vers: vers.to_owned() });
+        };
+        if row.yanked == yanked {
+            return Ok(YankOutcome { changed: false, job: None });
+        }
+        conn.set_yanked(row.id, yanked)?;
+        let job = if yanked {
+            NewJob::from_job(&YankJob { krate: real_name, version: row.num })?
+        } else {
+            NewJob::from_job(&UnyankJob { krate: real_name, version: row.num })?
+        };
+        let job = conn.enqueue_job(&job)?;
+        Ok(YankOutcome { changed: true, job })
+    })
+}
+
+/// The index line of a stored version.
+pub(crate) fn index_line(krate: &str, row: &VersionRow) -> Result<IndexLine, RegistryError> {
+    let corrupt = |source| RegistryError::CorruptRow {
+        krate: krate.to_owned(),
+        vers: row.num.clone(),
+        source,
+    };
+    let deps: Vec<IndexDependency> = serde_json::from_str(&row.dependencies).map_err(corrupt)?;
+    let features: FeatureMap = serde_json::from_str(&row.features).map_err(corrupt)?;
+    Ok(IndexLine {
+        name: krate.to_owned(),
+        vers: row.num.clone(),
+        deps,
+        cksum: row.checksum.clone(),
+        features: FeatureMap::new(),
+        features2: None,
+        yanked: row.yanked,
+        links: row.links.clone(),
+        rust_version: row.rust_version.clone(),
+        pubtime: Some(row.pubtime.clone()),
+        v: None,
+    }
+    .with_features(features))
+}
+
+/// What the database says a crate's index file must hold: its name as published and its
+/// lines in publish order, or `None` when the crate does not exist.
+pub fn expected_lines<C: RegistryConnection>(
+    conn: &mut C,
+    name: &CrateName,
+) -> Result<Option<(CrateName, Vec<IndexLine>)>, RegistryError> {
+    let Some((crate_id, real_name)) = conn.find_crate(&name.canonical())? else { return Ok(None) };
+    let rows = conn.versions_of(crate_id)?;
+    let lines =
+        rows.iter().map(|row| index_line(&real_name, row)).collect::<Result<Vec<_>, _>>()?;
+    Ok(Some((CrateName::new(&real_name)?, lines)))
+}

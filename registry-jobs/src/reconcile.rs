@@ -1,0 +1,181 @@
+//! The periodic check that the index and the database agree, and its repair.
+
+use std::collections::BTreeSet;
+
+use index_git::{Applied, CrateName, Edit, IndexFile};
+
+use crate::error::RegistryError;
+use crate::jobs::{Database, IndexContext};
+
+/// One way the index differs from the database.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Difference {
+    /// The database has the crate; the index has no file for it.
+    MissingFile {
+        /// The crate.
+        krate: String,
+    },
+    /// The index has a file for a crate the database does not have.
+    ExtraFile {
+        /// The file's path in the index.
+        path: String,
+    },
+    /// A version of the database is not in the crate's file.
+    MissingVersion {
+        /// The crate.
+        krate: String,
+        /// The version.
+        vers: String,
+    },
+    /// The crate's file has a version the database does not have.
+    ExtraVersion {
+        /// The crate.
+        krate: String,
+        /// The version.
+        vers: String,
+    },
+    /// `yanked` differs.
+    WrongYanked {
+        /// The crate.
+        krate: String,
+        /// The version.
+        vers: String,
+        /// What the database says.
+        yanked: bool,
+    },
+    /// The line differs otherwise (content or order).
+    WrongLine {
+        /// The crate.
+        krate: String,
+        /// The version.
+        vers: String,
+    },
+    /// The crate's file cannot be parsed.
+    Unreadable {
+        /// The file's path in the index.
+        path: String,
+        /// Why.
+        error: String,
+    },
+}
+
+/// What [`reconcile`] found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reconciliation {
+    /// Every difference, crate by crate.
+    pub differences: Vec<Difference>,
+    /// The repair commit, when a repair was asked for and something was wrong.
+    pub repair: Option<Applied>,
+}
+
+fn crate_names(database: &Database) -> Result<Vec<String>, RegistryError> {
+    use crate::db::RegistryConnection as _;
+    let names = match database {
+        Database::Postgres(pool) => {
+            let mut conn = pool
+                .get()
+                .map_err(|e| RegistryError::Migration(format!("no database connection: {e}")))?;
+            conn.all_crates()?
+        }
+        Database::Sqlite(pool) => {
+            let mut conn = pool
+                .get()
+                .map_err(|e| RegistryError::Migration(format!("no database connection: {e}")))?;
+            conn.all_crates()?
+        }
+    };
+    Ok(names.into_iter().map(|(_, name)| name).collect())
+}
+
+/// Compares every crate's index file with the database (after fetching the remote) and
+/// lists each difference; with `repair`, rewrites every differing file in one commit.
+pub fn reconcile(ctx: &IndexContext, repair: bool) -> Result<Reconciliation, RegistryError> {
+    ctx.with_repo(|repo| repo.fetch())?;
+    let mut differences = Vec::new();
+    let mut edits = Vec::new();
+    let mut expected_paths = BTreeSet::new();
+    for name in crate_names(ctx.database())? {
+        let name = CrateName::new(&name)?;
+        let path = name.index_path();
+        expected_paths.insert(path.clone());
+        let (real_name, lines) = ctx.expected(&name)?.unwrap_or((name.clone(), Vec::new()));
+        let expected = IndexFile::from_lines(real_name.clone(), lines.clone())?;
+        let actual_text = ctx.with_repo(|repo| repo.read_file(&path))?;
+        let found = match &actual_text {
+            None if lines.is_empty() => continue,
+            None => {
+                differences.push(Difference::MissingFile { krate: name.to_string() });
+                edits.push(Edit::Replace { name: real_name, lines });
+                continue;
+            }
+            Some(text) if *text == expected.to_string() => continue,
+            Some(text) => text,
+        };
+        edits.push(if lines.is_empty() {
+            Edit::Delete { name: name.clone() }
+        } else {
+            Edit::Replace { name: real_name.clone(), lines: lines.clone() }
+        });
+        let actual = match IndexFile::parse(&real_name, found) {
+            Ok(file) => file,
+            Err(err) => {
+                differences.push(Difference::Unreadable { path, error: err.to_string() });
+                continue;
+            }
+        };
+        let before = differences.len();
+        for line in &lines {
+            match actual.get(&line.vers) {
+                None => differences.push(Difference::MissingVersion {
+                    krate: name.to_string(),
+                    vers: line.vers.clone(),
+                }),
+                Some(found) if found.yanked != line.yanked => {
+                    differences.push(Difference::WrongYanked {
+                        krate: name.to_string(),
+                        vers: line.vers.clone(),
+                        yanked: line.yanked,
+                    })
+                }
+                Some(found) if found != line => differences.push(Difference::WrongLine {
+                    krate: name.to_string(),
+                    vers: line.vers.clone(),
+                }),
+                Some(_) => {}
+            }
+        }
+        for found in actual.lines() {
+            if expected.get(&found.vers).is_none() {
+                differences.push(Difference::ExtraVersion {
+                    krate: name.to_string(),
+                    vers: found.vers.clone(),
+                });
+            }
+        }
+        if differences.len() == before {
+            // Same lines, other bytes or order.
+            differences.push(Difference::WrongLine { krate: name.to_string(), vers: "*".into() });
+        }
+    }
+    for path in ctx.with_repo(|repo| repo.crate_paths())? {
+        if expected_paths.contains(&path) {
+            continue;
+        }
+        differences.push(Difference::ExtraFile { path: path.clone() });
+        let file_name = path.rsplit('/').next().unwrap_or_default();
+        if let Ok(name) = CrateName::new(file_name) {
+            if name.index_path() == path {
+                edits.push(Edit::Delete { name });
+            }
+        }
+    }
+    let repair = if repair && !edits.is_empty() {
+        let message =
+            format!("Reconcile the index with the database ({} differences)", differences.len());
+        Some(ctx.with_repo(|repo| repo.apply_with_message(&edits, &message))?)
+    } else {
+        None
+    };
+    Ok(Reconciliation { differences, repair })
+}

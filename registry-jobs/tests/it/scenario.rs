@@ -1,0 +1,103 @@
+//! A whole scenario through the worker, the index it leaves, and reconciliation.
+
+use index_git::{CrateName, Edit};
+use registry_jobs::{publish, reconcile, unyank, yank, Difference};
+
+use crate::fixtures::{redact_pubtime, request, with_conn, Backend, Registry};
+
+#[test]
+fn scenario_leaves_the_index_the_database_describes() {
+    let registry = Registry::new(Backend::Postgres);
+    with_conn!(registry, |conn| {
+        let mut with_features = request("alpha", "0.2.0");
+        with_features.features.insert("default".into(), vec!["std".into()]);
+        with_features.features.insert("std".into(), vec![]);
+        with_features.features.insert("json".into(), vec!["dep:serde_json".into()]);
+        with_features.deps.push(index_git::IndexDependency {
+            name: "serde_json".into(),
+            req: "^1".into(),
+            features: vec![],
+            optional: true,
+            default_features: true,
+            target: None,
+            kind: Some(index_git::DependencyKind::Normal),
+            registry: None,
+            package: None,
+        });
+        publish(conn, &request("alpha", "0.1.0")).unwrap();
+        publish(conn, &with_features).unwrap();
+        publish(conn, &request("Beta", "1.0.0")).unwrap();
+        yank(conn, "alpha", "0.1.0").unwrap();
+        yank(conn, "beta", "1.0.0").unwrap();
+        unyank(conn, "BETA", "1.0.0").unwrap();
+    });
+    let report = registry.drain();
+    assert_eq!(report.failed, 0);
+    let alpha = registry.index_file("al/ph/alpha").unwrap();
+    let beta = registry.index_file("be/ta/beta").unwrap();
+    insta::assert_snapshot!(format!("{}\n---\n{}", redact_pubtime(&alpha), redact_pubtime(&beta)));
+    let parsed = crates_index::Crate::from_slice(alpha.as_bytes()).unwrap();
+    let yanked: Vec<bool> = parsed.versions().iter().map(|v| v.is_yanked()).collect();
+    assert_eq!(yanked, [true, false]);
+    assert_eq!(crates_index::Crate::from_slice(beta.as_bytes()).unwrap().name(), "Beta");
+    let clean = reconcile(&registry.ctx, false).unwrap();
+    assert_eq!(clean.differences, vec![]);
+    assert_eq!(registry.drain().succeeded, 0, "nothing left to do");
+}
+
+#[test]
+fn reconcile_reports_and_repairs_every_kind_of_difference() {
+    let registry = Registry::new(Backend::Sqlite);
+    with_conn!(registry, |conn| {
+        publish(conn, &request("kept", "1.0.0")).unwrap();
+        publish(conn, &request("kept", "1.1.0")).unwrap();
+        publish(conn, &request("lost", "1.0.0")).unwrap();
+    });
+    registry.drain();
+    // Tamper with the index behind the database's back.
+    let mut stray = crate::fixtures::request("stray", "0.1.0");
+    stray.cksum = "0".repeat(64);
+    let line = |name: &str, vers: &str, yanked: bool| index_git::IndexLine {
+        name: name.into(),
+        vers: vers.into(),
+        deps: vec![],
+        cksum: "0".repeat(64),
+        features: Default::default(),
+        features2: None,
+        yanked,
+        links: None,
+        rust_version: None,
+        pubtime: None,
+        v: None,
+    };
+    registry.ctx.with_repo(|repo| {
+        repo.apply(&[
+            Edit::Replace {
+                name: CrateName::new("kept").unwrap(),
+                lines: vec![line("kept", "1.0.0", true), line("kept", "2.0.0", false)],
+            },
+            Edit::Delete { name: CrateName::new("lost").unwrap() },
+            Edit::Put(line("stray", "0.1.0", false)),
+        ])
+        .unwrap()
+    });
+    let found = reconcile(&registry.ctx, false).unwrap();
+    let kinds: Vec<String> =
+        found.differences.iter().map(|d| serde_json::to_string(d).unwrap()).collect();
+    insta::assert_snapshot!(kinds.join("\n"), @r#"
+    {"kind":"wrong_yanked","krate":"kept","vers":"1.0.0","yanked":false}
+    {"kind":"missing_version","krate":"kept","vers":"1.1.0"}
+    {"kind":"extra_version","krate":"kept","vers":"2.0.0"}
+    {"kind":"missing_file","krate":"lost"}
+    {"kind":"extra_file","path":"st/ra/stray"}
+    "#);
+    assert!(found.repair.is_none());
+    let repaired = reconcile(&registry.ctx, true).unwrap();
+    assert!(repaired.repair.is_some());
+    assert_eq!(
+        registry.upstream.head_message(),
+        "Reconcile the index with the database (5 differences)"
+    );
+    assert_eq!(reconcile(&registry.ctx, false).unwrap().differences, Vec::<Difference>::new());
+    assert_eq!(registry.index_file("st/ra/stray"), None);
+}
