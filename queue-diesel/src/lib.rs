@@ -16,6 +16,7 @@
 //! empty database per test, for the tests of any crate in the workspace.
 
 mod error;
+mod open;
 mod pg;
 mod sqlite;
 
@@ -23,6 +24,7 @@ mod sqlite;
 pub mod testing;
 
 pub use error::Error;
+pub use open::{AnyStorage, DatabaseUrl};
 pub use pg::{
     enqueue_pg, run_pg_migrations, PgConfig, PgStorage, NOTIFY_CHANNEL, PG_CLAIM_SQL, PG_MIGRATIONS,
 };

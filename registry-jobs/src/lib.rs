@@ -30,7 +30,7 @@ pub use jobs::{
 };
 pub use ops::{expected_lines, publish, unyank, yank, PublishRequest, Published, YankOutcome};
 pub use package::{
-    publish_crate_file, read_crate_file, CrateStore, MAX_CRATE_SIZE, MAX_MANIFEST_SIZE,
-    MAX_UNPACKED_SIZE,
+    publish_crate_file, read_crate_file, write_crate_archive, CrateStore, MAX_CRATE_SIZE,
+    MAX_MANIFEST_SIZE, MAX_UNPACKED_SIZE,
 };
 pub use reconcile::{reconcile, Difference, Reconciliation};

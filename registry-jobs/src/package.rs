@@ -295,3 +295,31 @@ fn collect_deps(
     }
     Ok(())
 }
+
+/// Writes a `.crate` archive as `cargo package` lays it out: every file under
+/// `{name}-{version}/`, gzipped. `files` are paths relative to the package root with their
+/// contents; the manifest must be among them as `Cargo.toml`. For samples and tests.
+pub fn write_crate_archive(
+    path: &Path,
+    name: &CrateName,
+    vers: &semver::Version,
+    files: &[(&str, &str)],
+) -> Result<(), RegistryError> {
+    let shown = path.display().to_string();
+    let io = |source| RegistryError::Io { action: "writing", path: shown.clone(), source };
+    let file = fs::File::create(path).map_err(io)?;
+    let mut builder =
+        tar::Builder::new(flate2::write::GzEncoder::new(file, flate2::Compression::default()));
+    for (relative, contents) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(contents.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, format!("{name}-{vers}/{relative}"), contents.as_bytes())
+            .map_err(io)?;
+    }
+    builder.into_inner().map_err(io)?.finish().map_err(io)?;
+    Ok(())
+}

@@ -1,11 +1,151 @@
-//! `registry-worker`: runs the registry's index jobs.
+//! `registry-worker`: runs a Cargo registry's index jobs, and offers its front-end
+//! operations (publish, yank, unyank), job administration and the index check from the
+//! command line.
 //!
-//! A thin binary over the workspace's libraries. Its commands are not written yet; until
-//! they are, it says so and exits with the usage-error code.
+//! Without configuration it uses the embedded default under `--data-dir`: a SQLite
+//! database, a local bare index repository as the remote, and a crate store.
+//! Exit codes: 0 success, 1 an operation failed, 2 usage error.
 
+mod commands;
+mod demo;
+mod setup;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Runs the registry's index jobs and its front-end operations.
+#[derive(Debug, Parser)]
+#[command(name = "registry-worker", version, about)]
+pub(crate) struct Cli {
+    /// Directory of the embedded default: SQLite database, local index remote, index clone
+    /// and crate store.
+    #[arg(long, env = "REGISTRY_DATA_DIR", default_value = "./registry-data", global = true)]
+    pub(crate) data_dir: PathBuf,
+    /// `postgres://...` URL, or a SQLite file path (default: DATA_DIR/registry.sqlite3).
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub(crate) database_url: Option<String>,
+    /// The index's git URL (default: a bare repository in DATA_DIR, created on first use).
+    /// Credentials come from INDEX_GIT_USERNAME / INDEX_GIT_PASSWORD or INDEX_GIT_SSH_KEY.
+    #[arg(long, env = "INDEX_URL", global = true)]
+    pub(crate) index_url: Option<String>,
+    /// Log format on standard error; filter with RUST_LOG (default: info).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub(crate) log_format: LogFormat,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the index jobs until SIGINT or SIGTERM (running jobs finish first).
+    Run {
+        /// Exit once no runnable job is left.
+        #[arg(long)]
+        until_empty: bool,
+        /// Worker threads of the index queue. Index edits are serialised by design, so more
+        /// than one mostly waits on the repository.
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+    },
+    /// Apply pending database migrations.
+    Migrate,
+    /// Publish a `.crate` file as `cargo package` writes it; queues the index job.
+    Publish {
+        /// The `.crate` file.
+        file: PathBuf,
+    },
+    /// Yank a version; queues the index job.
+    Yank {
+        /// The crate.
+        name: String,
+        /// The version.
+        version: String,
+    },
+    /// Unyank a version; queues the index job.
+    Unyank {
+        /// The crate.
+        name: String,
+        /// The version.
+        version: String,
+    },
+    /// Inspect and manage queued jobs.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
+    /// Compare the index with the database; exit 1 on differences unless --repair.
+    Reconcile {
+        /// Rewrite every differing file in one commit.
+        #[arg(long)]
+        repair: bool,
+    },
+    /// Build a sample registry in DATA_DIR (default ./registry-demo) and print how to use
+    /// it with cargo.
+    Demo,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum JobsCommand {
+    /// List pending jobs with type, arguments, age, retries and last error.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a job runnable now.
+    Retry {
+        /// The job's id.
+        id: i64,
+    },
+    /// Delete a job that is not running.
+    Delete {
+        /// The job's id.
+        id: i64,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
 fn main() -> ExitCode {
-    eprintln!("registry-worker: no commands are implemented yet");
-    ExitCode::from(2)
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match commands::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn verify_cli() {
+        use clap::CommandFactory as _;
+        super::Cli::command().debug_assert();
+    }
 }

@@ -1,0 +1,119 @@
+//! Opening a storage from a database URL, for binaries that take either backend.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use queue_core::{
+    ClaimedJob, JobFilter, JobId, JobInfo, NewJob, Outcome, Storage, StorageError, Waker,
+};
+
+use crate::error::Error;
+use crate::pg::{PgConfig, PgStorage};
+use crate::sqlite::{SqliteConfig, SqliteStorage};
+
+/// Which backend a database URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// `postgres://...` or `postgresql://...`.
+    Postgres(String),
+    /// A SQLite file: a path, or `sqlite://PATH`.
+    Sqlite(PathBuf),
+}
+
+impl DatabaseUrl {
+    /// Tells the backend from the URL's scheme; anything without a scheme is a SQLite path.
+    pub fn parse(url: &str) -> Result<DatabaseUrl, Error> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DatabaseUrl::Postgres(url.to_owned()))
+        } else if let Some(path) = url.strip_prefix("sqlite://") {
+            Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
+        } else if url.is_empty() || url.contains("://") {
+            Err(Error::UnsupportedUrl(url.to_owned()))
+        } else {
+            Ok(DatabaseUrl::Sqlite(PathBuf::from(url)))
+        }
+    }
+}
+
+/// A storage on either backend, chosen at run time.
+#[derive(Debug, Clone)]
+pub enum AnyStorage {
+    /// PostgreSQL.
+    Postgres(PgStorage),
+    /// SQLite.
+    Sqlite(SqliteStorage),
+}
+
+impl AnyStorage {
+    /// Opens the storage `url` names, with a pool of `pool_size` connections.
+    pub fn open(url: &DatabaseUrl, pool_size: u32) -> Result<AnyStorage, Error> {
+        match url {
+            DatabaseUrl::Postgres(url) => Ok(AnyStorage::Postgres(PgStorage::connect(PgConfig {
+                pool_size,
+                connection_timeout: Duration::from_secs(10),
+                ..PgConfig::new(url.clone())
+            })?)),
+            DatabaseUrl::Sqlite(path) => {
+                Ok(AnyStorage::Sqlite(SqliteStorage::open(SqliteConfig {
+                    pool_size,
+                    ..SqliteConfig::new(path.clone())
+                })?))
+            }
+        }
+    }
+
+    /// Applies pending migrations of the job table.
+    pub fn migrate(&self) -> Result<Vec<String>, Error> {
+        match self {
+            AnyStorage::Postgres(s) => s.migrate(),
+            AnyStorage::Sqlite(s) => s.migrate(),
+        }
+    }
+
+    fn inner(&self) -> &dyn Storage {
+        match self {
+            AnyStorage::Postgres(s) => s,
+            AnyStorage::Sqlite(s) => s,
+        }
+    }
+}
+
+impl Storage for AnyStorage {
+    fn enqueue(&self, job: &NewJob) -> Result<Option<JobId>, StorageError> {
+        self.inner().enqueue(job)
+    }
+    fn enqueue_batch(&self, jobs: &[NewJob]) -> Result<Vec<Option<JobId>>, StorageError> {
+        self.inner().enqueue_batch(jobs)
+    }
+    fn run_next(
+        &self,
+        filter: &JobFilter<'_>,
+        run: &mut dyn FnMut(&ClaimedJob) -> Outcome,
+    ) -> Result<Option<JobId>, StorageError> {
+        self.inner().run_next(filter, run)
+    }
+    fn max_concurrent_claims(&self) -> Option<usize> {
+        self.inner().max_concurrent_claims()
+    }
+    fn listen(&self, waker: Waker) -> Result<Option<Box<dyn Send>>, StorageError> {
+        self.inner().listen(waker)
+    }
+    fn count_pending(&self) -> Result<u64, StorageError> {
+        self.inner().count_pending()
+    }
+    fn pending_jobs(&self, limit: usize) -> Result<Vec<JobInfo>, StorageError> {
+        self.inner().pending_jobs(limit)
+    }
+    fn stalled_jobs(&self, older_than: Duration) -> Result<Vec<JobInfo>, StorageError> {
+        self.inner().stalled_jobs(older_than)
+    }
+    fn failing_jobs(&self, min_failures: u32) -> Result<Vec<JobInfo>, StorageError> {
+        self.inner().failing_jobs(min_failures)
+    }
+    fn retry_now(&self, id: JobId) -> Result<bool, StorageError> {
+        self.inner().retry_now(id)
+    }
+    fn delete(&self, id: JobId) -> Result<bool, StorageError> {
+        self.inner().delete(id)
+    }
+}

@@ -1,0 +1,261 @@
+//! The subcommands: thin wrappers over the libraries.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context as _, Result};
+use queue_core::{Event, JobId, JobInfo, Runner, RunnerConfig, Storage as _};
+use registry_jobs::{
+    publish_crate_file, reconcile, register_index_jobs, unyank, yank, INDEX_QUEUE,
+};
+
+use crate::setup::{with_conn, Registry};
+use crate::{Cli, Command, JobsCommand};
+
+/// How long running jobs get to finish after SIGINT or SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
+
+pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
+    match &cli.command {
+        Command::Run { until_empty, workers } => run_worker(&cli, *until_empty, *workers),
+        Command::Migrate => {
+            let registry = Registry::open(&cli, &cli.data_dir, 2)?;
+            let applied = registry.migrate()?;
+            if applied.is_empty() {
+                println!("no pending migrations");
+            }
+            for version in applied {
+                println!("applied migration {version}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Publish { file } => {
+            let registry = open_migrated(&cli)?;
+            let published = with_conn!(&registry.database, |conn| publish_crate_file(
+                conn,
+                &registry.store,
+                file
+            ))
+            .with_context(|| format!("publishing {}", file.display()))?;
+            println!(
+                "published {} {}; {}",
+                published.name,
+                published.vers,
+                job_text(published.job)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Yank { name, version } | Command::Unyank { name, version } => {
+            let yanking = matches!(cli.command, Command::Yank { .. });
+            let registry = open_migrated(&cli)?;
+            let verb = if yanking { "yank" } else { "unyank" };
+            let outcome = with_conn!(&registry.database, |conn| if yanking {
+                yank(conn, name, version)
+            } else {
+                unyank(conn, name, version)
+            })
+            .with_context(|| format!("{verb} {name} {version}"))?;
+            if outcome.changed {
+                println!("{verb}ed {name} {version}; {}", job_text(outcome.job));
+            } else {
+                println!("{name} {version} is already {verb}ed; nothing queued");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Jobs { command } => jobs(&cli, command),
+        Command::Reconcile { repair } => {
+            let registry = open_migrated(&cli)?;
+            let ctx = registry.index_context()?;
+            let report = reconcile(&ctx, *repair)?;
+            for difference in &report.differences {
+                println!("{}", serde_json::to_string(difference)?);
+            }
+            match (&report.repair, report.differences.is_empty()) {
+                (_, true) => {
+                    println!("the index matches the database");
+                    Ok(ExitCode::SUCCESS)
+                }
+                (Some(_), false) => {
+                    println!("repaired {} differences in one commit", report.differences.len());
+                    Ok(ExitCode::SUCCESS)
+                }
+                (None, false) => {
+                    println!(
+                        "{} differences; run `registry-worker reconcile --repair` to fix them",
+                        report.differences.len()
+                    );
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Demo => crate::demo::run(&cli),
+    }
+}
+
+fn job_text(job: Option<JobId>) -> String {
+    match job {
+        Some(id) => format!("queued index job {id}"),
+        None => "an identical index job was already pending".into(),
+    }
+}
+
+fn open_migrated(cli: &Cli) -> Result<Registry> {
+    let registry = Registry::open(cli, &cli.data_dir, 4)?;
+    registry.migrate()?;
+    Ok(registry)
+}
+
+/// Logs runner events through `tracing`.
+pub(crate) fn log_event(event: &Event) {
+    match event {
+        Event::Started { id, job_type, retries, .. } => {
+            tracing::debug!(%id, job_type, retries, "job started")
+        }
+        Event::Succeeded { id, job_type, duration, .. } => {
+            tracing::info!(%id, job_type, ms = duration.as_millis() as u64, "job succeeded")
+        }
+        Event::Failed { id, job_type, duration, error, retry_in, .. } => tracing::warn!(
+            %id,
+            job_type,
+            ms = duration.as_millis() as u64,
+            retry_in_s = retry_in.map(|d| d.as_secs()),
+            error = error.as_str(),
+            "job failed"
+        ),
+        Event::StorageFailed { queue, error } => {
+            tracing::error!(queue, error = error.as_str(), "job storage failed")
+        }
+        _ => {}
+    }
+}
+
+pub(crate) fn runner_config() -> RunnerConfig {
+    RunnerConfig {
+        retry: queue_core::RetryPolicy {
+            base: Duration::from_secs(10),
+            max: Duration::from_secs(600),
+        },
+        ..RunnerConfig::default()
+    }
+}
+
+fn run_worker(cli: &Cli, until_empty: bool, workers: usize) -> Result<ExitCode> {
+    let workers = workers.max(1);
+    let registry =
+        Registry::open(cli, &cli.data_dir, u32::try_from(workers + 2).unwrap_or(u32::MAX))?;
+    let applied = registry.migrate()?;
+    if !applied.is_empty() {
+        tracing::info!(?applied, "applied migrations");
+    }
+    let ctx = registry.index_context()?;
+    let runner =
+        register_index_jobs(Runner::new(Arc::clone(&registry.storage), runner_config()), ctx)
+            .workers(INDEX_QUEUE, workers)
+            .on_event(log_event);
+    if until_empty {
+        let report = runner.run_until_empty()?;
+        println!("ran {} jobs ({} failed runs)", report.succeeded, report.failed);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("installing signal handlers")?;
+    }
+    let running = runner.start()?;
+    tracing::info!(workers, "worker running; SIGINT or SIGTERM stops it");
+    while !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    tracing::info!("stopping: running jobs finish first");
+    let report = running.shutdown(SHUTDOWN_GRACE);
+    if report.unfinished_workers > 0 {
+        tracing::warn!(
+            report.unfinished_workers,
+            "jobs still running after the grace period; they will run again"
+        );
+    }
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn age(job: &JobInfo) -> Duration {
+    SystemTime::now().duration_since(job.created_at).unwrap_or_default()
+}
+
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=119 => format!("{s}s"),
+        120..=7199 => format!("{}m", s / 60),
+        _ => format!("{}h", s / 3600),
+    }
+}
+
+fn jobs(cli: &Cli, command: &JobsCommand) -> Result<ExitCode> {
+    let registry = open_migrated(cli)?;
+    let storage = &registry.storage;
+    match command {
+        JobsCommand::List { json } => {
+            let jobs = storage.pending_jobs(1000).context("listing jobs")?;
+            if *json {
+                let list: Vec<serde_json::Value> = jobs
+                    .iter()
+                    .map(|j| {
+                        serde_json::json!({
+                            "id": j.id,
+                            "job_type": j.job_type,
+                            "data": j.data,
+                            "priority": j.priority,
+                            "retries": j.retries,
+                            "age_seconds": age(j).as_secs(),
+                            "last_error": j.last_error,
+                            "runnable": j.run_at.is_some(),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if jobs.is_empty() {
+                println!("no pending jobs");
+            } else {
+                println!(
+                    "{:>6}  {:<14} {:>5} {:>7}  {:<40} LAST ERROR",
+                    "ID", "TYPE", "AGE", "RETRIES", "ARGUMENTS"
+                );
+                for j in &jobs {
+                    let error =
+                        j.last_error.as_deref().and_then(|e| e.lines().next()).unwrap_or("-");
+                    println!(
+                        "{:>6}  {:<14} {:>5} {:>7}  {:<40} {error}",
+                        j.id,
+                        j.job_type,
+                        human(age(j)),
+                        j.retries,
+                        j.data
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        JobsCommand::Retry { id } => {
+            if storage.retry_now(JobId(*id)).with_context(|| format!("retrying job {id}"))? {
+                println!("job {id} will run now");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("error: job {id} does not exist");
+                Ok(ExitCode::FAILURE)
+            }
+        }
+        JobsCommand::Delete { id } => {
+            if storage.delete(JobId(*id)).with_context(|| format!("deleting job {id}"))? {
+                println!("deleted job {id}");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("error: job {id} does not exist");
+                Ok(ExitCode::FAILURE)
+            }
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! Turning the configuration into a database, an index repository and a crate store.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+use index_git::{IndexConfig, IndexRepo, RepoConfig};
+use queue_diesel::{AnyStorage, DatabaseUrl};
+use registry_jobs::{CrateStore, Database, IndexContext, RegistryConnection as _};
+
+use crate::Cli;
+
+/// Everything the commands work with.
+pub(crate) struct Registry {
+    pub(crate) data_dir: PathBuf,
+    pub(crate) storage: Arc<AnyStorage>,
+    pub(crate) database: Database,
+    pub(crate) store: CrateStore,
+    pub(crate) index_url: String,
+}
+
+/// Runs `$body` with `$conn` bound to a connection of the registry's database.
+macro_rules! with_conn {
+    ($database:expr, |$conn:ident| $body:expr) => {
+        match $database {
+            registry_jobs::Database::Postgres(pool) => {
+                let mut pooled = pool.get().context(
+                    "no PostgreSQL connection; check DATABASE_URL and that the server is up",
+                )?;
+                let $conn = &mut *pooled;
+                $body
+            }
+            registry_jobs::Database::Sqlite(pool) => {
+                let mut pooled = pool
+                    .get()
+                    .context("no SQLite connection; check that the database file is writable")?;
+                let $conn = &mut *pooled;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_conn;
+
+impl Registry {
+    /// Opens the database (applying migrations) and makes sure the local default index
+    /// exists when no index URL was given.
+    pub(crate) fn open(cli: &Cli, data_dir: &Path, pool_size: u32) -> Result<Registry> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+        let data_dir =
+            data_dir.canonicalize().with_context(|| format!("resolving {}", data_dir.display()))?;
+        let url = match &cli.database_url {
+            Some(url) => url.clone(),
+            None => data_dir.join("registry.sqlite3").display().to_string(),
+        };
+        let parsed = DatabaseUrl::parse(&url)?;
+        let storage = AnyStorage::open(&parsed, pool_size)
+            .with_context(|| format!("opening database {}", redact(&url)))?;
+        let database = match &storage {
+            AnyStorage::Postgres(s) => Database::Postgres(s.pool().clone()),
+            AnyStorage::Sqlite(s) => Database::Sqlite(s.pool().clone()),
+        };
+        let store = CrateStore::new(data_dir.join("crates"));
+        let index_url = match &cli.index_url {
+            Some(url) => url.clone(),
+            None => {
+                let path = data_dir.join("index.git");
+                let config = IndexConfig { dl: store.dl_template(), api: None };
+                if index_git::create_index(&path, "master", &config)
+                    .with_context(|| format!("creating the local index {}", path.display()))?
+                {
+                    tracing::info!(path = %path.display(), "created a new local index");
+                }
+                format!("file://{}", path.display())
+            }
+        };
+        let registry =
+            Registry { data_dir, storage: Arc::new(storage), database, store, index_url };
+        Ok(registry)
+    }
+
+    /// Applies pending migrations; returns their versions.
+    pub(crate) fn migrate(&self) -> Result<Vec<String>> {
+        with_conn!(&self.database, |conn| conn.run_migrations().context("applying migrations"))
+    }
+
+    /// Opens (cloning on first use) the index and builds the jobs' context.
+    pub(crate) fn index_context(&self) -> Result<Arc<IndexContext>> {
+        let clone = self.data_dir.join("index-clone");
+        let first = !clone.join("HEAD").exists();
+        if first {
+            tracing::info!(url = %self.index_url, path = %clone.display(), "cloning the index");
+        }
+        let repo = IndexRepo::open_or_clone(RepoConfig::new(self.index_url.clone(), clone))
+            .with_context(|| {
+                format!("opening the index {}; check INDEX_URL and its credentials", self.index_url)
+            })?;
+        if first {
+            tracing::info!("index cloned");
+        }
+        Ok(Arc::new(IndexContext::new(repo, self.database.clone())))
+    }
+}
+
+/// The URL without its password, for messages.
+pub(crate) fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,175 @@
+//! Tests that run the built `registry-worker` binary.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn worker(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_registry-worker"));
+    cmd.arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("INDEX_URL")
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null()).output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn index_file(data_dir: &Path, path: &str) -> Option<String> {
+    let output = Command::new("git")
+        .arg("--git-dir")
+        .arg(data_dir.join("index.git"))
+        .args(["show", &format!("master:{path}")])
+        .output()
+        .unwrap();
+    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[test]
+fn demo_builds_a_registry_and_can_run_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let first = run(worker(&data).arg("demo"));
+    assert!(first.status.success(), "{}{}", stdout(&first), String::from_utf8_lossy(&first.stderr));
+    let text = stdout(&first);
+    assert!(text.contains("Reconciled: the index matches the database."), "{text}");
+    assert!(text.contains("[registries.demo]"), "{text}");
+    let index_url =
+        format!("index = \"file://{}\"", data.canonicalize().unwrap().join("index.git").display());
+    assert!(text.contains(&index_url), "prints the exact config lines: {text}");
+    let core = index_file(&data, "de/mo/demo-core").unwrap();
+    let parsed = crates_index::Crate::from_slice(core.as_bytes()).unwrap();
+    let yanked: Vec<bool> = parsed.versions().iter().map(|v| v.is_yanked()).collect();
+    assert_eq!(yanked, [true, false]);
+    let store = data.canonicalize().unwrap().join("crates/demo-app/1.0.0.crate");
+    assert!(store.is_file(), "the .crate file is where config.json's dl points");
+
+    let second = run(worker(&data).arg("demo"));
+    assert!(
+        second.status.success(),
+        "{}{}",
+        stdout(&second),
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert!(stdout(&second).contains("was published before"));
+}
+
+fn cargo_package(dir: &Path) -> std::path::PathBuf {
+    let root = dir.join("hello-index");
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    std::fs::write(root.join("Cargo.toml"), "[package]\nname = \"hello-index\"\nversion = \"0.1.0\"\nedition = \"2021\"\nlicense = \"MIT\"\ndescription = \"x\"\n").unwrap();
+    std::fs::write(root.join("src/lib.rs"), "pub fn hello() {}\n").unwrap();
+    let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args(["package", "--no-verify", "--allow-dirty", "--offline", "--quiet"])
+        .current_dir(&root)
+        .env("CARGO_TARGET_DIR", root.join("target"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    root.join("target/package/hello-index-0.1.0.crate")
+}
+
+#[test]
+fn publish_then_run_until_empty_updates_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = cargo_package(dir.path());
+    let published = run(worker(&data).arg("publish").arg(&file));
+    assert!(published.status.success(), "{}", String::from_utf8_lossy(&published.stderr));
+    insta::assert_snapshot!(stdout(&published), @"published hello-index 0.1.0; queued index job 1");
+    assert_eq!(
+        index_file(&data, "he/ll/hello-index"),
+        None,
+        "publish returns without touching git"
+    );
+
+    let listed = run(worker(&data).args(["jobs", "list", "--json"]));
+    let jobs: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(jobs[0]["job_type"], "index_publish");
+    assert_eq!(jobs[0]["data"], serde_json::json!({"crate": "hello-index", "version": "0.1.0"}));
+
+    let drained = run(worker(&data).args(["run", "--until-empty"]));
+    assert!(drained.status.success(), "{}", String::from_utf8_lossy(&drained.stderr));
+    let text = index_file(&data, "he/ll/hello-index").unwrap();
+    crates_index::Crate::from_slice(text.as_bytes()).unwrap();
+    assert!(stdout(&run(worker(&data).args(["jobs", "list"]))).contains("no pending jobs"));
+
+    let again = run(worker(&data).arg("publish").arg(&file));
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("hello-index 0.1.0 already exists"));
+}
+
+#[test]
+fn reconcile_exits_1_on_differences_until_repaired() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = cargo_package(dir.path());
+    assert!(run(worker(&data).arg("publish").arg(&file)).status.success());
+    let check = run(worker(&data).arg("reconcile"));
+    assert_eq!(check.status.code(), Some(1), "the job has not run: the file is missing");
+    assert!(
+        stdout(&check).contains(r#"{"kind":"missing_file","krate":"hello-index"}"#),
+        "{}",
+        stdout(&check)
+    );
+    assert!(run(worker(&data).args(["reconcile", "--repair"])).status.success());
+    assert!(run(worker(&data).arg("reconcile")).status.success());
+}
+
+#[test]
+fn usage_and_operation_errors_have_their_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert_eq!(run(worker(&data).arg("no-such-command")).status.code(), Some(2));
+    assert_eq!(run(worker(&data).args(["jobs", "retry", "not-a-number"])).status.code(), Some(2));
+    let missing = run(worker(&data).args(["jobs", "delete", "999"]));
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("job 999 does not exist"));
+    let unknown = run(worker(&data).args(["yank", "nope", "1.0.0"]));
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("crate nope does not exist"));
+    let bad_db = run(worker(&data).args(["--database-url", "mysql://x/y", "migrate"]));
+    assert_eq!(bad_db.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad_db.stderr)
+        .contains("unsupported database URL \"mysql://x/y\""));
+}
+
+#[test]
+fn sigterm_lets_the_running_job_finish_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = cargo_package(dir.path());
+    assert!(run(worker(&data).arg("migrate")).status.success());
+    // A slow remote: the push waits in a hook, so the job is running when SIGTERM comes.
+    let started = dir.path().join("push-started");
+    let hook = data.join("index.git/hooks/pre-receive");
+    std::fs::create_dir_all(hook.parent().unwrap()).unwrap();
+    std::fs::write(&hook, format!("#!/bin/sh\ntouch '{}'\nsleep 2\nexit 0\n", started.display()))
+        .unwrap();
+    Command::new("chmod").arg("+x").arg(&hook).status().unwrap();
+
+    let mut child = worker(&data).args(["run"]).stdin(Stdio::null()).spawn().unwrap();
+    assert!(run(worker(&data).arg("publish").arg(&file)).status.success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !started.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(started.exists(), "the worker started the job");
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "a graceful shutdown exits 0");
+    assert!(
+        index_file(&data, "he/ll/hello-index").is_some(),
+        "the running job finished before the exit"
+    );
+    assert!(stdout(&run(worker(&data).args(["jobs", "list"]))).contains("no pending jobs"));
+}
