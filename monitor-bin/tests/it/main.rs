@@ -1,0 +1,225 @@
+//! Tests that run the built `registry-monitor` binary against real databases and a local
+//! HTTP server that receives the real PagerDuty requests.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+
+use diesel::prelude::*;
+use queue_core::{NewJob, Storage as _};
+use queue_diesel::testing::TestDatabase;
+use queue_diesel::{PgConfig, PgStorage, SqliteConfig, SqliteStorage};
+
+/// A local HTTP server answering with `statuses` in turn (then 202), recording bodies.
+struct FakePagerDuty {
+    url: String,
+    bodies: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+impl FakePagerDuty {
+    fn start(statuses: Vec<u16>) -> FakePagerDuty {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/v2/enqueue", listener.local_addr().unwrap());
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&bodies);
+        std::thread::spawn(move || {
+            let mut statuses = statuses.into_iter();
+            for stream in listener.incoming().take(50) {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                sink.lock().unwrap().push(serde_json::from_slice(&body).unwrap());
+                let status = statuses.next().unwrap_or(202);
+                let answer = if status == 202 {
+                    r#"{"status":"success"}"#
+                } else {
+                    r#"{"status":"invalid event"}"#
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+            }
+        });
+        FakePagerDuty { url, bodies }
+    }
+
+    fn bodies(&self) -> Vec<serde_json::Value> {
+        self.bodies.lock().unwrap().clone()
+    }
+}
+
+fn monitor(database_url: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_registry-monitor"));
+    cmd.args(["--database-url", database_url])
+        .env_remove("PAGERDUTY_ROUTING_KEY")
+        .env_remove("PAGERDUTY_URL");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null()).output().unwrap()
+}
+
+fn job(key: u32) -> NewJob {
+    NewJob {
+        job_type: "index_publish".into(),
+        data: serde_json::json!({"crate": "foo", "version": format!("1.0.{key}")}),
+        priority: 0,
+        deduplicated: false,
+    }
+}
+
+/// A SQLite job table with one job an hour old and one that failed 7 times.
+fn unhealthy_sqlite(dir: &Path) -> String {
+    let path = dir.join("registry.sqlite3");
+    let storage = SqliteStorage::open(SqliteConfig::new(&path)).unwrap();
+    storage.migrate().unwrap();
+    storage.enqueue(&job(1)).unwrap();
+    storage.enqueue(&job(2)).unwrap();
+    let mut conn = storage.pool().get().unwrap();
+    let hour_ago =
+        (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros()
+            - 3_600_000_000) as i64;
+    diesel::sql_query(format!("UPDATE background_jobs SET created_at = {hour_ago} WHERE id = 1"))
+        .execute(&mut conn)
+        .unwrap();
+    diesel::sql_query("UPDATE background_jobs SET retries = 7, last_error = 'push to file:///index rejected' WHERE id = 2")
+        .execute(&mut conn)
+        .unwrap();
+    path.display().to_string()
+}
+
+/// Replaces the parts that change from run to run.
+fn redact(mut body: serde_json::Value) -> serde_json::Value {
+    if let Some(payload) = body.get_mut("payload") {
+        payload["source"] = "[host]".into();
+    }
+    body
+}
+
+#[test]
+fn failing_checks_trigger_and_passing_checks_resolve() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = unhealthy_sqlite(dir.path());
+    let pager = FakePagerDuty::start(vec![]);
+    let output = run(monitor(&url)
+        .args(["--pagerduty-url", &pager.url])
+        .env("PAGERDUTY_ROUTING_KEY", "test-key"));
+    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+    let bodies: Vec<_> = pager.bodies().into_iter().map(redact).collect();
+    insta::assert_json_snapshot!("trigger", bodies);
+
+    // Healthy again: both incidents are resolved.
+    let storage = SqliteStorage::open(SqliteConfig::new(&url)).unwrap();
+    for info in storage.pending_jobs(10).unwrap() {
+        storage.delete(info.id).unwrap();
+    }
+    let pager = FakePagerDuty::start(vec![]);
+    let output = run(monitor(&url)
+        .args(["--pagerduty-url", &pager.url, "--json"])
+        .env("PAGERDUTY_ROUTING_KEY", "test-key"));
+    assert_eq!(output.status.code(), Some(0));
+    insta::assert_json_snapshot!("resolve", pager.bodies());
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(printed["checks"][0]["ok"], true);
+}
+
+#[test]
+fn server_errors_are_retried_and_a_400_is_a_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = unhealthy_sqlite(dir.path());
+    let pager = FakePagerDuty::start(vec![503, 429]);
+    let output =
+        run(monitor(&url).args(["--pagerduty-url", &pager.url]).env("PAGERDUTY_ROUTING_KEY", "k"));
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(pager.bodies().len(), 4, "two retries, then both events");
+
+    let pager = FakePagerDuty::start(vec![400]);
+    let output = run(monitor(&url)
+        .args(["--pagerduty-url", &pager.url])
+        .env("PAGERDUTY_ROUTING_KEY", "bad"));
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("rejected the event as invalid (400)")
+            && stderr.contains("PAGERDUTY_ROUTING_KEY"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn without_a_routing_key_the_events_are_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = unhealthy_sqlite(dir.path());
+    let output = run(&mut monitor(&url));
+    assert_eq!(output.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("would send to https://events.pagerduty.com/v2/enqueue"), "{text}");
+    assert!(
+        text.contains(
+            "FAILED registry-jobs-stalled: 1 background jobs have waited longer than 15 minutes"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "FAILED registry-jobs-failing: 1 background jobs have failed at least 5 times"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_unreachable_database_is_exit_2() {
+    let output = run(&mut monitor("postgres://nobody@127.0.0.1:1/none"));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("check DATABASE_URL"));
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_registry-monitor"));
+    let output = run(cmd.arg("--data-dir").arg(dir.path()).env_remove("DATABASE_URL"));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no database at"));
+}
+
+/// A job that a worker holds right now is not stalled, however old it is.
+#[test]
+fn a_running_job_is_not_counted() {
+    let db = TestDatabase::new();
+    let storage = PgStorage::connect(PgConfig::new(db.url())).unwrap();
+    storage.migrate().unwrap();
+    storage.enqueue(&job(1)).unwrap();
+    let mut conn = db.connect();
+    diesel::sql_query("UPDATE background_jobs SET created_at = now() - interval '1 hour'")
+        .execute(&mut conn)
+        .unwrap();
+    let check = || {
+        let output = run(&mut monitor(db.url()));
+        (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+    let (code, text) = check();
+    assert_eq!(code, Some(1), "an old idle job is stalled: {text}");
+    // A worker's claim: the row is locked by an open transaction.
+    conn.transaction(|conn| {
+        diesel::sql_query("SELECT id FROM background_jobs FOR UPDATE").execute(conn)?;
+        let (code, text) = check();
+        assert_eq!(code, Some(0), "the running job is not counted: {text}");
+        Ok::<_, diesel::result::Error>(())
+    })
+    .unwrap();
+}
