@@ -239,12 +239,18 @@ fn is_busy(err: &diesel::result::Error) -> bool {
 /// How long an operation keeps retrying "database is locked" before giving up.
 const BUSY_PATIENCE: Duration = Duration::from_secs(120);
 
-fn retry_busy_query<T>(mut f: impl FnMut() -> QueryResult<T>) -> QueryResult<T> {
+/// Retries `f` while `busy` says its error is SQLite's "database is locked": a write
+/// transaction that started as a reader, or a busy timeout that ran out under heavy
+/// contention.
+fn retry_while_busy<T, E>(
+    busy: impl Fn(&E) -> bool,
+    mut f: impl FnMut() -> Result<T, E>,
+) -> Result<T, E> {
     let deadline = Instant::now() + BUSY_PATIENCE;
     let mut backoff = Duration::from_millis(1);
     loop {
         match f() {
-            Err(err) if is_busy(&err) && Instant::now() < deadline => {
+            Err(err) if busy(&err) && Instant::now() < deadline => {
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(Duration::from_millis(50));
             }
@@ -253,20 +259,12 @@ fn retry_busy_query<T>(mut f: impl FnMut() -> QueryResult<T>) -> QueryResult<T> 
     }
 }
 
-/// Retries `f` while SQLite answers "database is locked": a write transaction that started
-/// as a reader, or a busy timeout that ran out under heavy contention.
-fn retry_busy<T>(mut f: impl FnMut() -> Result<T, Error>) -> Result<T, Error> {
-    let deadline = Instant::now() + BUSY_PATIENCE;
-    let mut backoff = Duration::from_millis(1);
-    loop {
-        match f() {
-            Err(Error::Query(err)) if is_busy(&err) && Instant::now() < deadline => {
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_millis(50));
-            }
-            other => return other,
-        }
-    }
+fn retry_busy_query<T>(f: impl FnMut() -> QueryResult<T>) -> QueryResult<T> {
+    retry_while_busy(is_busy, f)
+}
+
+fn retry_busy<T>(f: impl FnMut() -> Result<T, Error>) -> Result<T, Error> {
+    retry_while_busy(|err: &Error| matches!(err, Error::Query(e) if is_busy(e)), f)
 }
 
 #[derive(Queryable)]

@@ -22,6 +22,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use diesel::{Connection as _, PgConnection, RunQueryDsl as _};
 
+use crate::error::redact;
+
 /// The environment variable naming an existing server to use instead of a throwaway one.
 pub const TEST_DATABASE_URL: &str = "TEST_DATABASE_URL";
 
@@ -274,17 +276,6 @@ fn with_database(url: &str, name: &str) -> String {
     match query {
         Some(q) => format!("{base}/{name}?{q}"),
         None => format!("{base}/{name}"),
-    }
-}
-
-/// The URL with any password replaced, for error messages.
-fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
     }
 }
 
