@@ -30,6 +30,9 @@ pub struct RunnerConfig {
     /// error naming the type, so operators see them. Turn off when runners with different
     /// job types share one job table.
     pub fail_unknown_job_types: bool,
+    /// Ask the storage for wake-ups on enqueue (`LISTEN`/`NOTIFY` on PostgreSQL). Off,
+    /// idle workers only poll.
+    pub use_notifications: bool,
 }
 
 impl Default for RunnerConfig {
@@ -39,6 +42,7 @@ impl Default for RunnerConfig {
             retry: RetryPolicy::default(),
             storage_error_backoff: Duration::from_secs(1),
             fail_unknown_job_types: true,
+            use_notifications: true,
         }
     }
 }
@@ -274,7 +278,7 @@ impl<S: Storage + ?Sized> Runner<S> {
             failed: AtomicU64::new(0),
             drain_error: Mutex::new(None),
         });
-        let subscription = if drain {
+        let subscription = if drain || !shared.config.use_notifications {
             None
         } else {
             let weak = Arc::downgrade(&shared);

@@ -89,6 +89,10 @@ impl PgStorage {
             .max_size(config.pool_size)
             .min_idle(Some(1))
             .connection_timeout(config.connection_timeout)
+            // No `SELECT 1` before every checkout: it would add a round trip to every claim.
+            // A connection that broke fails its query, the transaction is retried later,
+            // and diesel's manager drops connections it saw break.
+            .test_on_check_out(false)
             .build(manager)
             .map_err(|source| Error::Pool { url: redact(&config.url), source })?;
         Ok(PgStorage { pool, config })

@@ -1,10 +1,14 @@
 //! `cargo xtask`: the project's own automation, one small binary with subcommands.
 //!
 //! * `cargo xtask ci` runs every check the project has, in order, and stops at the first failure.
+//! * `cargo xtask bench [--quick]` measures the queue and the index writer against their
+//!   limits, and writes `target/bench/results.json` and charts.
 //!
 //! The repository root is found from `CARGO_MANIFEST_DIR`, so the command works from any
 //! directory inside the workspace.
 
+#[cfg(feature = "bench")]
+mod bench;
 mod ci;
 mod invariants;
 
@@ -15,13 +19,17 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  ci      run every check: fmt, clippy, architecture invariants, tests, docs
+  ci              run every check: fmt, clippy, architecture invariants, tests, docs
+  bench [--quick] measure throughput, latency and costs; writes target/bench/
 ";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") if args.len() == 1 => ci::run(&project_root()),
+        Some("bench") if args.len() == 1 || (args.len() == 2 && args[1] == "--quick") => {
+            bench_command(&project_root(), args.len() == 2)
+        }
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -42,6 +50,36 @@ fn main() -> ExitCode {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Runs the benchmark: in this process when built with the `bench` feature, otherwise by
+/// building this crate in release mode with it.
+fn bench_command(root: &Path, quick: bool) -> anyhow::Result<()> {
+    #[cfg(feature = "bench")]
+    {
+        bench::run(root, quick)
+    }
+    #[cfg(not(feature = "bench"))]
+    {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = std::process::Command::new(cargo);
+        cmd.current_dir(root).args([
+            "run",
+            "--release",
+            "--package",
+            "xtask",
+            "--features",
+            "bench",
+            "--",
+            "bench",
+        ]);
+        if quick {
+            cmd.arg("--quick");
+        }
+        let status = cmd.status()?;
+        anyhow::ensure!(status.success(), "the benchmark failed: {status}");
+        Ok(())
     }
 }
 

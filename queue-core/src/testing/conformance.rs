@@ -60,6 +60,7 @@ fn fast_config() -> RunnerConfig {
         retry: RetryPolicy { base: Duration::from_secs(3600), max: Duration::from_secs(3600) },
         storage_error_backoff: Duration::from_millis(20),
         fail_unknown_job_types: true,
+        use_notifications: true,
     }
 }
 

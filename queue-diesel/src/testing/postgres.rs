@@ -163,7 +163,7 @@ impl PgServer {
     }
 
     /// Creates an empty database with a unique name and returns its URL and name.
-    fn create_database(&self) -> Result<(String, String), ServerError> {
+    pub fn create_database(&self) -> Result<(String, String), ServerError> {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let nanos =
