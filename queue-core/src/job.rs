@@ -58,11 +58,27 @@ pub trait Job: Serialize + DeserializeOwned + Send + 'static {
     /// `None`, the default, retries until the job succeeds.
     const MAX_RETRIES: Option<u32> = None;
 
+    /// How many pending jobs of this type a worker may claim and run together. Above 1, the
+    /// runner claims up to this many jobs of the queue in one go and hands those of this
+    /// type to [`Job::run_batch`]; each is recorded done or failed only after the batch
+    /// returned. A queue batches when one of its job types does.
+    const BATCH_SIZE: usize = 1;
+
     /// The environment a job runs in: pools, repositories, clients. Shared by all workers.
     type Context: Send + Sync + 'static;
 
     /// Runs the job. An error, or a panic, records a failure and schedules a retry.
     fn run(&self, ctx: &Self::Context) -> anyhow::Result<()>;
+
+    /// Runs several jobs of this type together (see [`Job::BATCH_SIZE`]) and returns one
+    /// result per job, in order. The default runs them one by one. A panic fails the whole
+    /// batch.
+    fn run_batch(jobs: &[Self], ctx: &Self::Context) -> Vec<anyhow::Result<()>>
+    where
+        Self: Sized,
+    {
+        jobs.iter().map(|job| job.run(ctx)).collect()
+    }
 
     /// Queues this job in `storage`. Returns `None` when a deduplicated job was coalesced
     /// with an identical pending one.

@@ -16,7 +16,9 @@ pub use runner::{
     DrainReport, Event, Runner, RunnerConfig, RunnerError, RunningRunner, ShutdownReport,
     MAX_ERROR_LEN,
 };
-pub use storage::{ClaimedJob, JobFilter, JobInfo, Outcome, Storage, StorageError, Waker};
+pub use storage::{
+    missing_outcome, ClaimedJob, JobFilter, JobInfo, Outcome, Storage, StorageError, Waker,
+};
 
 #[cfg(test)]
 mod tests;

@@ -172,6 +172,61 @@ impl Storage for MemoryStorage {
         Ok(Some(claimed.id))
     }
 
+    fn run_batch(
+        &self,
+        filter: &JobFilter<'_>,
+        max: usize,
+        run: &mut dyn FnMut(&[ClaimedJob]) -> Vec<Outcome>,
+    ) -> Result<usize, StorageError> {
+        let now = SystemTime::now();
+        let claimed: Vec<ClaimedJob> = {
+            let mut state = self.state();
+            let mut ids: Vec<(JobId, &Row)> = state
+                .jobs
+                .iter()
+                .filter(|(_, row)| row.runnable(now) && filter.matches(&row.job_type))
+                .map(|(id, row)| (*id, row))
+                .collect();
+            ids.sort_by(run_order);
+            let ids: Vec<JobId> = ids.into_iter().take(max.max(1)).map(|(id, _)| id).collect();
+            ids.into_iter()
+                .filter_map(|id| {
+                    let row = state.jobs.get_mut(&id)?;
+                    row.running = true;
+                    Some(ClaimedJob {
+                        id,
+                        job_type: row.job_type.clone(),
+                        data: Ok(row.data.clone()),
+                        retries: row.retries,
+                    })
+                })
+                .collect()
+        };
+        if claimed.is_empty() {
+            return Ok(0);
+        }
+        let mut outcomes = run(&claimed).into_iter();
+        let mut state = self.state();
+        let now = SystemTime::now();
+        for job in &claimed {
+            match outcomes.next().unwrap_or_else(crate::storage::missing_outcome) {
+                Outcome::Succeeded => {
+                    state.jobs.remove(&job.id);
+                }
+                Outcome::Failed { error, retry_in } => {
+                    if let Some(row) = state.jobs.get_mut(&job.id) {
+                        row.running = false;
+                        row.retries += 1;
+                        row.last_retry = Some(now);
+                        row.last_error = Some(error);
+                        row.run_at = retry_in.map(|d| now + d);
+                    }
+                }
+            }
+        }
+        Ok(claimed.len())
+    }
+
     fn listen(&self, waker: Waker) -> Result<Option<Box<dyn Send>>, StorageError> {
         self.state().wakers.push(waker);
         Ok(None)

@@ -127,12 +127,15 @@ pub enum RunnerError {
 }
 
 type Handler = Arc<dyn Fn(&serde_json::Value) -> Result<(), String> + Send + Sync>;
+type BatchHandler = Arc<dyn Fn(&[&serde_json::Value]) -> Vec<Result<(), String>> + Send + Sync>;
 type Hook = Arc<dyn Fn(&Event) + Send + Sync>;
 
 struct Registered {
     queue: &'static str,
     max_retries: Option<u32>,
+    batch_size: usize,
     handler: Handler,
+    batch: BatchHandler,
 }
 
 /// Runs registered job types on worker threads, one set of workers per queue.
@@ -193,12 +196,48 @@ impl<S: Storage + ?Sized> Runner<S> {
     /// `J::QUEUE`, which gets one worker unless [`Runner::workers`] says otherwise.
     pub fn register<J: Job>(mut self, context: impl Into<Arc<J::Context>>) -> Runner<S> {
         let context: Arc<J::Context> = context.into();
+        let batch_context = Arc::clone(&context);
         let handler: Handler = Arc::new(move |data: &serde_json::Value| {
             let job = J::deserialize(data)
                 .map_err(|e| format!("job data does not deserialize as `{}`: {e}", J::JOB_NAME))?;
             job.run(&context).map_err(|e| format!("{e:#}"))
         });
-        let registered = Registered { queue: J::QUEUE, max_retries: J::MAX_RETRIES, handler };
+        let batch: BatchHandler = Arc::new(move |data: &[&serde_json::Value]| {
+            let mut results: Vec<Result<(), String>> = Vec::with_capacity(data.len());
+            let mut jobs = Vec::new();
+            let mut slots = Vec::new();
+            for (i, value) in data.iter().enumerate() {
+                match J::deserialize(*value) {
+                    Ok(job) => {
+                        jobs.push(job);
+                        slots.push(i);
+                        results.push(Ok(()));
+                    }
+                    Err(e) => results.push(Err(format!(
+                        "job data does not deserialize as `{}`: {e}",
+                        J::JOB_NAME
+                    ))),
+                }
+            }
+            if !jobs.is_empty() {
+                let mut ran = J::run_batch(&jobs, &batch_context).into_iter();
+                for slot in slots {
+                    results[slot] = match ran.next() {
+                        Some(Ok(())) => Ok(()),
+                        Some(Err(e)) => Err(format!("{e:#}")),
+                        None => Err("run_batch returned fewer results than jobs".into()),
+                    };
+                }
+            }
+            results
+        });
+        let registered = Registered {
+            queue: J::QUEUE,
+            max_retries: J::MAX_RETRIES,
+            batch_size: J::BATCH_SIZE.max(1),
+            handler,
+            batch,
+        };
         if self.jobs.insert(J::JOB_NAME, registered).is_some() && self.error.is_none() {
             self.error = Some(RunnerError::DuplicateJobType(J::JOB_NAME.to_owned()));
         }
@@ -297,10 +336,18 @@ impl<S: Storage + ?Sized> Runner<S> {
                 shared.jobs.iter().filter(|(_, r)| r.queue == queue).map(|(t, _)| *t).collect();
             types.sort_unstable();
             for n in 0..count {
+                let batch_size = shared
+                    .jobs
+                    .values()
+                    .filter(|r| r.queue == queue)
+                    .map(|r| r.batch_size)
+                    .max()
+                    .unwrap_or(1);
                 let worker = Worker {
                     shared: Arc::clone(&shared),
                     queue: queue.clone(),
                     types: types.clone(),
+                    batch_size,
                     sweeper: std::mem::take(&mut sweeper),
                     drain,
                     done: done_tx.clone(),
@@ -397,33 +444,101 @@ impl<S: Storage + ?Sized> Shared<S> {
         }
     }
 
-    /// Runs a claimed job and turns what happened into an [`Outcome`].
-    fn execute(&self, queue: &str, job: &ClaimedJob) -> Outcome {
+    fn started(&self, queue: &str, job: &ClaimedJob) {
         self.emit(&Event::Started {
             queue: queue.to_owned(),
             id: job.id,
             job_type: job.job_type.clone(),
             retries: job.retries,
         });
-        let started = Instant::now();
-        let registered = self.jobs.get(job.job_type.as_str());
-        let result = match (registered, &job.data) {
+    }
+
+    /// Why a claimed job cannot be run at all, if it cannot.
+    fn unrunnable(&self, job: &ClaimedJob) -> Option<String> {
+        match (self.jobs.get(job.job_type.as_str()), &job.data) {
             (None, _) => {
                 let mut known = self.all_types.clone();
                 known.sort_unstable();
-                Err(format!(
+                Some(format!(
                     "job type `{}` is not registered with this runner (registered: {})",
                     job.job_type,
                     known.join(", ")
                 ))
             }
-            (Some(_), Err(err)) => Err(format!("job data is not valid JSON: {err}")),
-            (Some(r), Ok(data)) => match catch_unwind(AssertUnwindSafe(|| (r.handler)(data))) {
+            (Some(_), Err(err)) => Some(format!("job data is not valid JSON: {err}")),
+            (Some(_), Ok(_)) => None,
+        }
+    }
+
+    /// Runs a claimed job and turns what happened into an [`Outcome`].
+    fn execute(&self, queue: &str, job: &ClaimedJob) -> Outcome {
+        self.started(queue, job);
+        let started = Instant::now();
+        let result = match (self.unrunnable(job), self.jobs.get(job.job_type.as_str()), &job.data) {
+            (Some(error), _, _) => Err(error),
+            (None, Some(r), Ok(data)) => match catch_unwind(AssertUnwindSafe(|| (r.handler)(data)))
+            {
                 Ok(result) => result,
                 Err(payload) => Err(format!("job panicked: {}", panic_message(payload.as_ref()))),
             },
+            (None, _, _) => Err("job cannot be run".to_owned()),
         };
+        self.finish(queue, job, result, started.elapsed())
+    }
+
+    /// Runs claimed jobs together: those of each job type through its batch handler.
+    fn execute_batch(&self, queue: &str, jobs: &[ClaimedJob]) -> Vec<Outcome> {
+        jobs.iter().for_each(|job| self.started(queue, job));
+        let started = Instant::now();
+        let mut results: Vec<Option<Result<(), String>>> =
+            jobs.iter().map(|job| self.unrunnable(job).map(Err)).collect();
+        let mut types: Vec<&str> = Vec::new();
+        for (job, result) in jobs.iter().zip(&results) {
+            if result.is_none() && !types.contains(&job.job_type.as_str()) {
+                types.push(&job.job_type);
+            }
+        }
+        for job_type in types {
+            let Some(registered) = self.jobs.get(job_type) else { continue };
+            let slots: Vec<usize> = (0..jobs.len())
+                .filter(|&i| results[i].is_none() && jobs[i].job_type == job_type)
+                .collect();
+            let values: Vec<&serde_json::Value> =
+                slots.iter().filter_map(|&i| jobs[i].data.as_ref().ok()).collect();
+            let ran = catch_unwind(AssertUnwindSafe(|| (registered.batch)(&values)));
+            let mut ran = match ran {
+                Ok(ran) => ran.into_iter(),
+                Err(payload) => {
+                    let error = format!("job batch panicked: {}", panic_message(payload.as_ref()));
+                    vec![Err(error); slots.len()].into_iter()
+                }
+            };
+            for slot in slots {
+                results[slot] =
+                    Some(ran.next().unwrap_or_else(|| Err("no result for this job".into())));
+            }
+        }
         let duration = started.elapsed();
+        jobs.iter()
+            .zip(results)
+            .map(|(job, result)| {
+                self.finish(
+                    queue,
+                    job,
+                    result.unwrap_or_else(|| Err("job was not run".into())),
+                    duration,
+                )
+            })
+            .collect()
+    }
+
+    fn finish(
+        &self,
+        queue: &str,
+        job: &ClaimedJob,
+        result: Result<(), String>,
+        duration: Duration,
+    ) -> Outcome {
         match result {
             Ok(()) => {
                 self.succeeded.fetch_add(1, Ordering::Relaxed);
@@ -438,7 +553,7 @@ impl<S: Storage + ?Sized> Shared<S> {
             Err(error) => {
                 self.failed.fetch_add(1, Ordering::Relaxed);
                 let error = truncate_error(error);
-                let max_retries = registered.and_then(|r| r.max_retries);
+                let max_retries = self.jobs.get(job.job_type.as_str()).and_then(|r| r.max_retries);
                 let retry_in = self.config.retry.next_attempt(job.retries + 1, max_retries);
                 self.emit(&Event::Failed {
                     queue: queue.to_owned(),
@@ -458,6 +573,8 @@ struct Worker<S: Storage + ?Sized> {
     shared: Arc<Shared<S>>,
     queue: String,
     types: Vec<&'static str>,
+    /// Jobs claimed at once (1: one by one).
+    batch_size: usize,
     /// This worker also records rows of unknown job types as failed.
     sweeper: bool,
     drain: bool,
@@ -472,14 +589,20 @@ impl<S: Storage + ?Sized> Worker<S> {
         while !shared.stop.load(Ordering::SeqCst) {
             let generation = shared.signal.generation();
             let mut run = |job: &ClaimedJob| shared.execute(&self.queue, job);
-            let mut claimed = shared.storage.run_next(&filter, &mut run);
-            if self.sweeper && matches!(claimed, Ok(None)) {
-                claimed = shared.storage.run_next(&unknown, &mut run);
+            let mut claimed = if self.batch_size > 1 {
+                let mut run_batch = |jobs: &[ClaimedJob]| shared.execute_batch(&self.queue, jobs);
+                shared.storage.run_batch(&filter, self.batch_size, &mut run_batch)
+            } else {
+                shared.storage.run_next(&filter, &mut run).map(|id| usize::from(id.is_some()))
+            };
+            if self.sweeper && matches!(claimed, Ok(0)) {
+                claimed =
+                    shared.storage.run_next(&unknown, &mut run).map(|id| usize::from(id.is_some()));
             }
             match claimed {
-                Ok(Some(_)) => continue,
-                Ok(None) if self.drain => break,
-                Ok(None) => shared.signal.wait(generation, shared.config.poll_interval),
+                Ok(n) if n > 0 => continue,
+                Ok(_) if self.drain => break,
+                Ok(_) => shared.signal.wait(generation, shared.config.poll_interval),
                 Err(err) => {
                     shared.emit(&Event::StorageFailed {
                         queue: self.queue.clone(),

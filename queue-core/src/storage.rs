@@ -41,6 +41,23 @@ pub trait Storage: Send + Sync + 'static {
         run: &mut dyn FnMut(&ClaimedJob) -> Outcome,
     ) -> Result<Option<JobId>, StorageError>;
 
+    /// Like [`Storage::run_next`] for up to `max` jobs at once, in running order: `run` gets
+    /// the claimed jobs and returns one outcome per job, in order (a missing outcome counts
+    /// as a failure). Returns how many jobs were claimed; 0 when nothing is runnable. The
+    /// default claims one job through `run_next`.
+    fn run_batch(
+        &self,
+        filter: &JobFilter<'_>,
+        max: usize,
+        run: &mut dyn FnMut(&[ClaimedJob]) -> Vec<Outcome>,
+    ) -> Result<usize, StorageError> {
+        let _ = max;
+        let claimed = self.run_next(filter, &mut |job| {
+            run(std::slice::from_ref(job)).into_iter().next().unwrap_or_else(missing_outcome)
+        })?;
+        Ok(usize::from(claimed.is_some()))
+    }
+
     /// How many jobs can run at once, when the backend has a limit (a connection pool).
     /// A runner with more workers than this refuses to start.
     fn max_concurrent_claims(&self) -> Option<usize> {
@@ -89,6 +106,14 @@ impl<S: Storage + ?Sized> Storage for Arc<S> {
         run: &mut dyn FnMut(&ClaimedJob) -> Outcome,
     ) -> Result<Option<JobId>, StorageError> {
         (**self).run_next(filter, run)
+    }
+    fn run_batch(
+        &self,
+        filter: &JobFilter<'_>,
+        max: usize,
+        run: &mut dyn FnMut(&[ClaimedJob]) -> Vec<Outcome>,
+    ) -> Result<usize, StorageError> {
+        (**self).run_batch(filter, max, run)
     }
     fn max_concurrent_claims(&self) -> Option<usize> {
         (**self).max_concurrent_claims()
@@ -161,6 +186,14 @@ pub enum Outcome {
         /// When to run the job again.
         retry_in: Option<Duration>,
     },
+}
+
+/// The outcome recorded for a claimed job that a batch returned no outcome for.
+pub fn missing_outcome() -> Outcome {
+    Outcome::Failed {
+        error: "the batch returned no outcome for this job".into(),
+        retry_in: Some(Duration::from_secs(60)),
+    }
 }
 
 /// A job as operators see it.

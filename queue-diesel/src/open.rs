@@ -92,6 +92,14 @@ impl Storage for AnyStorage {
     ) -> Result<Option<JobId>, StorageError> {
         self.inner().run_next(filter, run)
     }
+    fn run_batch(
+        &self,
+        filter: &JobFilter<'_>,
+        max: usize,
+        run: &mut dyn FnMut(&[ClaimedJob]) -> Vec<Outcome>,
+    ) -> Result<usize, StorageError> {
+        self.inner().run_batch(filter, max, run)
+    }
     fn max_concurrent_claims(&self) -> Option<usize> {
         self.inner().max_concurrent_claims()
     }

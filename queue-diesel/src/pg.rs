@@ -238,6 +238,33 @@ const CLAIM_ALL_EXCEPT: &str = "SELECT id, job_type, data, retries FROM backgrou
     WHERE job_type <> ALL($1) AND run_at <= now() \
     ORDER BY priority DESC, id LIMIT 1 FOR UPDATE SKIP LOCKED";
 
+/// The batch claim: like [`PG_CLAIM_SQL`], up to `$2` rows.
+const CLAIM_BATCH_TYPES: &str = "SELECT id, job_type, data, retries FROM background_jobs \
+    WHERE job_type = ANY($1) AND run_at <= now() \
+    ORDER BY priority DESC, id LIMIT $2 FOR UPDATE SKIP LOCKED";
+const CLAIM_BATCH_ALL_EXCEPT: &str = "SELECT id, job_type, data, retries FROM background_jobs \
+    WHERE job_type <> ALL($1) AND run_at <= now() \
+    ORDER BY priority DESC, id LIMIT $2 FOR UPDATE SKIP LOCKED";
+
+fn record_failure(
+    conn: &mut PgConnection,
+    id: i64,
+    error: &str,
+    retry_in: Option<Duration>,
+) -> QueryResult<usize> {
+    // clock_timestamp(): the time of the failure, not of the claim.
+    diesel::sql_query(
+        "UPDATE background_jobs SET retries = retries + 1, \
+         last_retry = clock_timestamp(), last_error = $2, \
+         run_at = clock_timestamp() + $3 * interval '1 microsecond' \
+         WHERE id = $1",
+    )
+    .bind::<BigInt, _>(id)
+    .bind::<Text, _>(error)
+    .bind::<Nullable<BigInt>, _>(retry_in.map(micros))
+    .execute(conn)
+}
+
 fn micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
@@ -270,20 +297,56 @@ impl PgStorage {
                     diesel::delete(background_jobs::table.find(row.id)).execute(conn)?;
                 }
                 Outcome::Failed { error, retry_in } => {
-                    // clock_timestamp(): the time of the failure, not of the claim.
-                    diesel::sql_query(
-                        "UPDATE background_jobs SET retries = retries + 1, \
-                         last_retry = clock_timestamp(), last_error = $2, \
-                         run_at = clock_timestamp() + $3 * interval '1 microsecond' \
-                         WHERE id = $1",
-                    )
-                    .bind::<BigInt, _>(row.id)
-                    .bind::<Text, _>(&error)
-                    .bind::<Nullable<BigInt>, _>(retry_in.map(micros))
-                    .execute(conn)?;
+                    record_failure(conn, row.id, &error, retry_in)?;
                 }
             }
             Ok(Some(claimed.id))
+        })
+    }
+
+    fn run_batch_inner(
+        &self,
+        filter: &JobFilter<'_>,
+        max: usize,
+        run: &mut dyn FnMut(&[ClaimedJob]) -> Vec<Outcome>,
+    ) -> Result<usize, Error> {
+        let mut conn = self.conn()?;
+        conn.transaction(|conn| {
+            let (sql, types) = match filter {
+                JobFilter::Types(types) => (CLAIM_BATCH_TYPES, types),
+                JobFilter::AllExcept(types) => (CLAIM_BATCH_ALL_EXCEPT, types),
+            };
+            let rows: Vec<ClaimRow> = diesel::sql_query(sql)
+                .bind::<diesel::sql_types::Array<Text>, _>(*types)
+                .bind::<BigInt, _>(i64::try_from(max.max(1)).unwrap_or(i64::MAX))
+                .load(conn)?;
+            let claimed: Vec<ClaimedJob> = rows
+                .into_iter()
+                .map(|row| ClaimedJob {
+                    id: JobId(row.id),
+                    job_type: row.job_type,
+                    data: Ok(row.data),
+                    retries: u32::try_from(row.retries).unwrap_or(0),
+                })
+                .collect();
+            if claimed.is_empty() {
+                return Ok(0);
+            }
+            let mut outcomes = run(&claimed).into_iter();
+            let mut done = Vec::new();
+            for job in &claimed {
+                match outcomes.next().unwrap_or_else(queue_core::missing_outcome) {
+                    Outcome::Succeeded => done.push(job.id.0),
+                    Outcome::Failed { error, retry_in } => {
+                        record_failure(conn, job.id.0, &error, retry_in)?;
+                    }
+                }
+            }
+            if !done.is_empty() {
+                diesel::delete(background_jobs::table.filter(background_jobs::id.eq_any(&done)))
+                    .execute(conn)?;
+            }
+            Ok(claimed.len())
         })
     }
 
@@ -370,6 +433,15 @@ impl Storage for PgStorage {
         run: &mut dyn FnMut(&ClaimedJob) -> Outcome,
     ) -> Result<Option<JobId>, StorageError> {
         Ok(self.run_next_inner(filter, run)?)
+    }
+
+    fn run_batch(
+        &self,
+        filter: &JobFilter<'_>,
+        max: usize,
+        run: &mut dyn FnMut(&[ClaimedJob]) -> Vec<Outcome>,
+    ) -> Result<usize, StorageError> {
+        Ok(self.run_batch_inner(filter, max, run)?)
     }
 
     fn max_concurrent_claims(&self) -> Option<usize> {

@@ -342,11 +342,13 @@ fn not_running(
 }
 
 impl SqliteStorage {
-    fn claim(&self, filter: &JobFilter<'_>) -> Result<Option<(ClaimedJob, i64)>, Error> {
+    /// Leases up to `max` runnable jobs under one token, in one `BEGIN IMMEDIATE`.
+    fn claim(&self, filter: &JobFilter<'_>, max: usize) -> Result<(Vec<ClaimedJob>, i64), Error> {
         let mut conn = self.conn()?;
         let token = new_token();
         let lease = micros(self.config.lease);
-        retry_busy(|| {
+        let limit = i64::try_from(max.max(1)).unwrap_or(i64::MAX);
+        let claimed = retry_busy(|| {
             conn.immediate_transaction(|conn| {
                 let now = now_micros();
                 let mut query = background_jobs::table
@@ -359,7 +361,7 @@ impl SqliteStorage {
                     .filter(background_jobs::run_at.le(now))
                     .filter(not_running(now))
                     .order((background_jobs::priority.desc(), background_jobs::id.asc()))
-                    .limit(1)
+                    .limit(limit)
                     .into_boxed();
                 query = match filter {
                     JobFilter::Types(types) => {
@@ -369,41 +371,84 @@ impl SqliteStorage {
                         query.filter(diesel::dsl::not(background_jobs::job_type.eq_any(*types)))
                     }
                 };
-                let Some((id, job_type, data, retries)) =
-                    query.first::<(i64, String, String, i32)>(conn).optional()?
-                else {
-                    return Ok(None);
-                };
-                diesel::update(background_jobs::table.find(id))
-                    .set((
-                        background_jobs::locked_until.eq(Some(now.saturating_add(lease))),
-                        background_jobs::lock_token.eq(Some(token)),
-                    ))
-                    .execute(conn)?;
-                let data = serde_json::from_str(&data).map_err(|e| {
-                    let mut shown: String = data.chars().take(200).collect();
-                    if shown.len() < data.len() {
-                        shown.push_str("...");
-                    }
-                    format!("{e} in stored text {shown:?}")
-                });
-                let claimed = ClaimedJob {
-                    id: JobId(id),
-                    job_type,
-                    data,
-                    retries: u32::try_from(retries).unwrap_or(0),
-                };
-                Ok(Some((claimed, token)))
+                let rows = query.load::<(i64, String, String, i32)>(conn)?;
+                let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+                if !ids.is_empty() {
+                    diesel::update(background_jobs::table.filter(background_jobs::id.eq_any(&ids)))
+                        .set((
+                            background_jobs::locked_until.eq(Some(now.saturating_add(lease))),
+                            background_jobs::lock_token.eq(Some(token)),
+                        ))
+                        .execute(conn)?;
+                }
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, job_type, data, retries)| {
+                        let data = serde_json::from_str(&data).map_err(|e| {
+                            let mut shown: String = data.chars().take(200).collect();
+                            if shown.len() < data.len() {
+                                shown.push_str("...");
+                            }
+                            format!("{e} in stored text {shown:?}")
+                        });
+                        ClaimedJob {
+                            id: JobId(id),
+                            job_type,
+                            data,
+                            retries: u32::try_from(retries).unwrap_or(0),
+                        }
+                    })
+                    .collect::<Vec<_>>())
             })
-        })
+        })?;
+        Ok((claimed, token))
     }
 
-    fn extend_lease(&self, id: JobId, token: i64) -> Result<(), Error> {
+    /// Claims up to `max` jobs, runs them while a helper thread extends their lease, and
+    /// records each outcome that this claim still holds the lease for.
+    fn run_leased(
+        &self,
+        filter: &JobFilter<'_>,
+        max: usize,
+        run: &mut dyn FnMut(&[ClaimedJob]) -> Vec<Outcome>,
+    ) -> Result<usize, Error> {
+        let (claimed, token) = self.claim(filter, max)?;
+        if claimed.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<i64> = claimed.iter().map(|j| j.id.0).collect();
+        let outcomes = std::thread::scope(|scope| {
+            let (stop, stopped) = mpsc::channel::<()>();
+            let every = self.config.lease / 3;
+            let ids = &ids;
+            scope.spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                    // A failed extension is retried at the next tick; if the lease runs out
+                    // meanwhile, another worker may take the job over (at-least-once).
+                    let _ = self.extend_lease(ids, token);
+                }
+            });
+            let outcomes = run(&claimed);
+            drop(stop);
+            outcomes
+        });
+        let mut outcomes = outcomes.into_iter();
+        let outcomes: Vec<(JobId, Outcome)> = claimed
+            .iter()
+            .map(|job| (job.id, outcomes.next().unwrap_or_else(queue_core::missing_outcome)))
+            .collect();
+        self.record(&outcomes, token)?;
+        Ok(claimed.len())
+    }
+
+    fn extend_lease(&self, ids: &[i64], token: i64) -> Result<(), Error> {
         let mut conn = self.conn()?;
         let until = now_micros().saturating_add(micros(self.config.lease));
         retry_busy(|| {
             diesel::update(
-                background_jobs::table.find(id.0).filter(background_jobs::lock_token.eq(token)),
+                background_jobs::table
+                    .filter(background_jobs::id.eq_any(ids))
+                    .filter(background_jobs::lock_token.eq(token)),
             )
             .set(background_jobs::locked_until.eq(Some(until)))
             .execute(&mut conn)
@@ -412,31 +457,34 @@ impl SqliteStorage {
         Ok(())
     }
 
-    fn record(&self, id: JobId, token: i64, outcome: &Outcome) -> Result<(), Error> {
+    fn record(&self, outcomes: &[(JobId, Outcome)], token: i64) -> Result<(), Error> {
         let mut conn = self.conn()?;
         // The `lock_token` condition makes a worker whose lease was taken over record
         // nothing: the job belongs to the worker that took it over.
         retry_busy(|| {
             conn.immediate_transaction(|conn| {
-                let mine =
-                    background_jobs::table.find(id.0).filter(background_jobs::lock_token.eq(token));
-                match outcome {
-                    Outcome::Succeeded => {
-                        diesel::delete(mine).execute(conn)?;
-                    }
-                    Outcome::Failed { error, retry_in } => {
-                        let now = now_micros();
-                        diesel::update(mine)
-                            .set((
-                                background_jobs::retries.eq(background_jobs::retries + 1),
-                                background_jobs::last_retry.eq(Some(now)),
-                                background_jobs::last_error.eq(Some(error)),
-                                background_jobs::run_at
-                                    .eq(retry_in.map(|d| now.saturating_add(micros(d)))),
-                                background_jobs::locked_until.eq(None::<i64>),
-                                background_jobs::lock_token.eq(None::<i64>),
-                            ))
-                            .execute(conn)?;
+                let now = now_micros();
+                for (id, outcome) in outcomes {
+                    let mine = background_jobs::table
+                        .find(id.0)
+                        .filter(background_jobs::lock_token.eq(token));
+                    match outcome {
+                        Outcome::Succeeded => {
+                            diesel::delete(mine).execute(conn)?;
+                        }
+                        Outcome::Failed { error, retry_in } => {
+                            diesel::update(mine)
+                                .set((
+                                    background_jobs::retries.eq(background_jobs::retries + 1),
+                                    background_jobs::last_retry.eq(Some(now)),
+                                    background_jobs::last_error.eq(Some(error)),
+                                    background_jobs::run_at
+                                        .eq(retry_in.map(|d| now.saturating_add(micros(d)))),
+                                    background_jobs::locked_until.eq(None::<i64>),
+                                    background_jobs::lock_token.eq(None::<i64>),
+                                ))
+                                .execute(conn)?;
+                        }
                     }
                 }
                 Ok(())
@@ -497,23 +545,21 @@ impl Storage for SqliteStorage {
         filter: &JobFilter<'_>,
         run: &mut dyn FnMut(&ClaimedJob) -> Outcome,
     ) -> Result<Option<JobId>, StorageError> {
-        let Some((claimed, token)) = self.claim(filter)? else { return Ok(None) };
-        let outcome = std::thread::scope(|scope| {
-            let (stop, stopped) = mpsc::channel::<()>();
-            let every = self.config.lease / 3;
-            scope.spawn(move || {
-                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-                    // A failed extension is retried at the next tick; if the lease runs out
-                    // meanwhile, another worker may take the job over (at-least-once).
-                    let _ = self.extend_lease(claimed.id, token);
-                }
-            });
-            let outcome = run(&claimed);
-            drop(stop);
-            outcome
-        });
-        self.record(claimed.id, token, &outcome)?;
-        Ok(Some(claimed.id))
+        let mut id = None;
+        self.run_leased(filter, 1, &mut |jobs| {
+            id = jobs.first().map(|j| j.id);
+            jobs.iter().map(|job| run(job)).collect()
+        })?;
+        Ok(id)
+    }
+
+    fn run_batch(
+        &self,
+        filter: &JobFilter<'_>,
+        max: usize,
+        run: &mut dyn FnMut(&[ClaimedJob]) -> Vec<Outcome>,
+    ) -> Result<usize, StorageError> {
+        Ok(self.run_leased(filter, max, run)?)
     }
 
     fn listen(&self, waker: Waker) -> Result<Option<Box<dyn Send>>, StorageError> {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::jobs::{DedupJob, Journal, LimitedJob, RecordingJob};
+use super::jobs::{BatchJob, BatchLog, DedupJob, Journal, LimitedJob, RecordingJob};
 use crate::job::{Job, JobId, NewJob};
 use crate::retry::RetryPolicy;
 use crate::runner::{Runner, RunnerConfig};
@@ -536,4 +536,46 @@ pub fn idle_workers_pick_up_new_jobs<S: Storage>(storage: S) {
         })
         .collect();
     assert_eq!(kinds, vec!["started", "succeeded"]);
+}
+
+/// A batch claim takes up to the limit in running order and records each job's outcome.
+pub fn batch_claims_record_each_outcome<S: Storage>(storage: S) {
+    let first = enqueue(&storage, &job("a", json!(1), 0));
+    let second = enqueue(&storage, &job("a", json!(2), 5));
+    let third = enqueue(&storage, &job("a", json!(3), 0));
+    let mut seen = Vec::new();
+    let claimed = storage
+        .run_batch(&JobFilter::Types(&["a"]), 2, &mut |jobs| {
+            seen = jobs.iter().map(|j| j.id).collect();
+            vec![
+                Outcome::Succeeded,
+                Outcome::Failed { error: "boom".into(), retry_in: Some(Duration::from_secs(3600)) },
+            ]
+        })
+        .unwrap();
+    assert_eq!(claimed, 2);
+    assert_eq!(seen, vec![second, first], "running order, at most the limit");
+    let left: Vec<JobId> = storage.pending_jobs(10).unwrap().iter().map(|j| j.id).collect();
+    assert_eq!(left, vec![first, third], "the succeeded job is gone, the failed one kept");
+    assert_eq!(storage.failing_jobs(1).unwrap()[0].last_error.as_deref(), Some("boom"));
+    assert_eq!(storage.run_batch(&JobFilter::Types(&["none"]), 5, &mut |_| Vec::new()).unwrap(), 0);
+}
+
+/// A job type with `BATCH_SIZE` runs in batches through the runner; each job's result is
+/// recorded on its own.
+pub fn batched_job_types_run_in_batches<S: Storage>(storage: S) {
+    let storage = Arc::new(storage);
+    let jobs: Vec<NewJob> =
+        (1..=25).map(|key| NewJob::from_job(&BatchJob { key }).unwrap()).collect();
+    storage.enqueue_batch(&jobs).unwrap();
+    let log = Arc::new(BatchLog::default());
+    let report = Runner::new(Arc::clone(&storage), fast_config())
+        .register::<BatchJob>(Arc::clone(&log))
+        .run_until_empty()
+        .unwrap();
+    assert_eq!((report.succeeded, report.failed), (20, 5));
+    assert_eq!(*log.sizes.lock().unwrap(), vec![10, 10, 5]);
+    let failing: Vec<serde_json::Value> =
+        storage.failing_jobs(1).unwrap().into_iter().map(|j| j.data).collect();
+    assert_eq!(failing, (1..=5).map(|n| json!({"key": n * 5})).collect::<Vec<_>>());
 }

@@ -159,3 +159,38 @@ impl Job for LimitedJob {
         anyhow::bail!("limited job always fails")
     }
 }
+
+/// A batched job type: records the size of each batch; keys divisible by 5 fail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct BatchJob {
+    pub(crate) key: u64,
+}
+
+/// The batch sizes [`BatchJob`]s ran in.
+#[derive(Debug, Default)]
+pub(crate) struct BatchLog {
+    pub(crate) sizes: Mutex<Vec<usize>>,
+}
+
+impl Job for BatchJob {
+    const JOB_NAME: &'static str = "batch_job";
+    const BATCH_SIZE: usize = 10;
+    type Context = BatchLog;
+
+    fn run(&self, _: &BatchLog) -> anyhow::Result<()> {
+        anyhow::bail!("batch jobs run through run_batch")
+    }
+
+    fn run_batch(jobs: &[Self], log: &BatchLog) -> Vec<anyhow::Result<()>> {
+        log.sizes.lock().unwrap_or_else(|e| e.into_inner()).push(jobs.len());
+        jobs.iter()
+            .map(|job| {
+                if job.key % 5 == 0 {
+                    Err(anyhow::anyhow!("key {} is a multiple of 5", job.key))
+                } else {
+                    Ok(())
+                }
+            })
+            .collect()
+    }
+}

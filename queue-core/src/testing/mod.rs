@@ -47,7 +47,9 @@ macro_rules! storage_conformance_tests {
             concurrent_workers_never_run_a_job_twice,
             graceful_shutdown_lets_running_jobs_finish,
             drain_runs_every_runnable_job,
-            idle_workers_pick_up_new_jobs
+            idle_workers_pick_up_new_jobs,
+            batch_claims_record_each_outcome,
+            batched_job_types_run_in_batches
         );
     };
 }
