@@ -548,7 +548,7 @@ impl Storage for SqliteStorage {
         let mut id = None;
         self.run_leased(filter, 1, &mut |jobs| {
             id = jobs.first().map(|j| j.id);
-            jobs.iter().map(|job| run(job)).collect()
+            jobs.iter().map(&mut *run).collect()
         })?;
         Ok(id)
     }

@@ -78,14 +78,27 @@ impl IndexContext {
     /// Makes `name`'s index file equal to the database's view, in one commit named
     /// `message`, pushed and verified. No commit when the file is already right.
     pub fn sync_crate(&self, name: &str, message: &str) -> Result<Applied, RegistryError> {
-        let name = CrateName::new(name)?;
-        let edit = match self.expected(&name)? {
-            Some((real_name, lines)) if !lines.is_empty() => {
-                Edit::Replace { name: real_name, lines }
+        self.sync_crates(&[name], message)
+    }
+
+    /// Makes each crate's index file equal to the database's view, all in one commit and
+    /// one push. No commit when every file is already right.
+    pub fn sync_crates(&self, names: &[&str], message: &str) -> Result<Applied, RegistryError> {
+        let mut edits = Vec::with_capacity(names.len());
+        let mut seen = std::collections::BTreeSet::new();
+        for name in names {
+            let name = CrateName::new(name)?;
+            if !seen.insert(name.canonical()) {
+                continue;
             }
-            _ => Edit::Delete { name },
-        };
-        Ok(self.with_repo(|repo| repo.apply_with_message(&[edit], message))?)
+            edits.push(match self.expected(&name)? {
+                Some((real_name, lines)) if !lines.is_empty() => {
+                    Edit::Replace { name: real_name, lines }
+                }
+                _ => Edit::Delete { name },
+            });
+        }
+        Ok(self.with_repo(|repo| repo.apply_with_message(&edits, message))?)
     }
 }
 
@@ -107,10 +120,22 @@ macro_rules! index_job {
             const DEDUPLICATED: bool = true;
             type Context = IndexContext;
 
+            const BATCH_SIZE: usize = INDEX_BATCH_SIZE;
+
             fn run(&self, ctx: &IndexContext) -> anyhow::Result<()> {
-                let message = format!(concat!($verb, " {} {}"), self.krate, self.version);
-                ctx.sync_crate(&self.krate, &message)?;
+                ctx.sync_crate(&self.krate, &self.describe())?;
                 Ok(())
+            }
+
+            fn run_batch(jobs: &[Self], ctx: &IndexContext) -> Vec<anyhow::Result<()>> {
+                run_index_batch(jobs.iter().map(|j| (j.krate.as_str(), j.describe())).collect(), ctx)
+            }
+        }
+
+        impl $ty {
+            /// `Publish foo 1.2.3`: what the job does, for commit messages and logs.
+            pub fn describe(&self) -> String {
+                format!(concat!($verb, " {} {}"), self.krate, self.version)
             }
         }
     };
@@ -134,6 +159,39 @@ index_job!(
     "index_unyank",
     "Unyank"
 );
+
+/// How many pending index jobs one commit and one push may cover.
+pub const INDEX_BATCH_SIZE: usize = 100;
+
+/// Syncs the crates of a batch of index jobs in one commit and one push. A crate whose name
+/// is invalid fails on its own; the others share the push's fate: each job is done only
+/// once the push that holds its change succeeded.
+fn run_index_batch(jobs: Vec<(&str, String)>, ctx: &IndexContext) -> Vec<anyhow::Result<()>> {
+    let mut results: Vec<Option<anyhow::Result<()>>> = jobs
+        .iter()
+        .map(|(name, _)| CrateName::new(name).err().map(|e| Err(anyhow::Error::new(e))))
+        .collect();
+    let valid: Vec<usize> = (0..jobs.len()).filter(|&i| results[i].is_none()).collect();
+    if !valid.is_empty() {
+        let names: Vec<&str> = valid.iter().map(|&i| jobs[i].0).collect();
+        let message = match valid.as_slice() {
+            [one] => jobs[*one].1.clone(),
+            many => {
+                let mut message = format!("Update the index for {} jobs\n\n", many.len());
+                for &i in many {
+                    message.push_str(&jobs[i].1);
+                    message.push('\n');
+                }
+                message
+            }
+        };
+        let outcome = ctx.sync_crates(&names, &message).map_err(|e| format!("{e}"));
+        for i in valid {
+            results[i] = Some(outcome.as_ref().map(|_| ()).map_err(|e| anyhow::anyhow!("{e}")));
+        }
+    }
+    results.into_iter().map(|r| r.unwrap_or_else(|| Err(anyhow::anyhow!("not run")))).collect()
+}
 
 /// Registers the three index jobs on `runner`, with one worker on [`INDEX_QUEUE`].
 pub fn register_index_jobs<S: Storage + ?Sized>(

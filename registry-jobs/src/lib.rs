@@ -26,7 +26,8 @@ mod reconcile;
 pub use db::{RegistryConnection, PG_REGISTRY_MIGRATIONS, SQLITE_REGISTRY_MIGRATIONS};
 pub use error::RegistryError;
 pub use jobs::{
-    register_index_jobs, Database, IndexContext, PublishJob, UnyankJob, YankJob, INDEX_QUEUE,
+    register_index_jobs, Database, IndexContext, PublishJob, UnyankJob, YankJob, INDEX_BATCH_SIZE,
+    INDEX_QUEUE,
 };
 pub use ops::{expected_lines, publish, unyank, yank, PublishRequest, Published, YankOutcome};
 pub use package::{

@@ -88,14 +88,16 @@ impl Registry {
         registry
     }
 
-    /// Runs the index jobs until none is runnable.
+    /// Runs the index jobs until none is runnable; failed jobs are retried after 1 ms.
     pub(crate) fn drain(&self) -> DrainReport {
+        self.drain_with_retry(Duration::from_millis(1))
+    }
+
+    /// Runs the index jobs until none is runnable; failed jobs wait `retry` to run again.
+    pub(crate) fn drain_with_retry(&self, retry: Duration) -> DrainReport {
         let config = RunnerConfig {
             poll_interval: Duration::from_millis(20),
-            retry: queue_core::RetryPolicy {
-                base: Duration::from_millis(1),
-                max: Duration::from_millis(1),
-            },
+            retry: queue_core::RetryPolicy { base: retry, max: retry },
             ..RunnerConfig::default()
         };
         register_index_jobs(Runner::new(Arc::clone(&self.storage), config), Arc::clone(&self.ctx))

@@ -101,3 +101,52 @@ fn reconcile_reports_and_repairs_every_kind_of_difference() {
     assert_eq!(reconcile(&registry.ctx, false).unwrap().differences, Vec::<Difference>::new());
     assert_eq!(registry.index_file("st/ra/stray"), None);
 }
+
+/// A burst of publishes lands in one commit and one push: each job is marked done only
+/// after that push succeeded.
+#[test]
+fn a_burst_of_publishes_is_one_commit() {
+    let registry = Registry::new(Backend::Postgres);
+    with_conn!(registry, |conn| {
+        for i in 0..30 {
+            publish(conn, &request(&format!("burst{i}"), "1.0.0")).unwrap();
+        }
+    });
+    let before = registry.upstream.commit_count();
+    let report = registry.drain();
+    assert_eq!((report.succeeded, report.failed), (30, 0));
+    assert_eq!(registry.upstream.commit_count(), before + 1, "one commit for the whole burst");
+    let message = registry.upstream.head_message();
+    assert!(
+        message.starts_with("Update the index for 30 jobs\n\nPublish burst0 1.0.0\n"),
+        "{message}"
+    );
+    assert_eq!(reconcile(&registry.ctx, false).unwrap().differences, vec![]);
+}
+
+/// When the push of a batch is refused, every job of the batch stays queued with the error.
+#[test]
+fn a_refused_batch_push_fails_every_job_of_the_batch() {
+    let registry = Registry::new(Backend::Sqlite);
+    with_conn!(registry, |conn| {
+        for i in 0..5 {
+            publish(conn, &request(&format!("held{i}"), "1.0.0")).unwrap();
+        }
+    });
+    registry.upstream.refuse_pushes(true);
+    let report = registry.drain_with_retry(std::time::Duration::from_secs(3600));
+    assert_eq!((report.succeeded, report.failed), (0, 5));
+    let failing = registry.storage.failing_jobs(1).unwrap();
+    assert_eq!(failing.len(), 5, "no job was marked done");
+    assert!(
+        failing[0].last_error.as_deref().unwrap_or_default().contains("rejected"),
+        "{:?}",
+        failing[0].last_error
+    );
+    registry.upstream.refuse_pushes(false);
+    for job in failing {
+        registry.storage.retry_now(job.id).unwrap();
+    }
+    assert_eq!(registry.drain().succeeded, 5);
+    assert_eq!(reconcile(&registry.ctx, false).unwrap().differences, vec![]);
+}
