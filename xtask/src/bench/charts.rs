@@ -45,16 +45,17 @@ pub(super) fn draw(out: &Path, results: &Results) -> Result<Vec<String>> {
             .build_cartesian_2d(0.5f64..8.5f64, 0f64..top * 1.1)
             .map_err(err)?;
         chart.configure_mesh().x_desc("workers").y_desc("jobs/s").draw().map_err(err)?;
-        let series: [(&str, &str, bool, RGBColor); 3] = [
-            ("postgres", "PostgreSQL library", false, BLUE),
-            ("postgres", "PostgreSQL raw", true, RED),
-            ("sqlite", "SQLite library", false, GREEN),
+        let series: [(&str, &str, &str, bool, RGBColor); 4] = [
+            ("postgres", "single", "PostgreSQL library", false, BLUE),
+            ("postgres", "batched", "PostgreSQL library, batches of 100", false, MAGENTA),
+            ("postgres", "single", "PostgreSQL raw claim loop", true, RED),
+            ("sqlite", "single", "SQLite library", false, GREEN),
         ];
-        for (backend, label, raw, color) in series {
+        for (backend, mode, label, raw, color) in series {
             let points: Vec<(f64, f64)> = results
                 .queue_drain
                 .iter()
-                .filter(|r| r.backend == backend)
+                .filter(|r| r.backend == backend && r.mode == mode)
                 .filter_map(|r| {
                     let f = if raw { r.raw_jobs_per_sec? } else { r.jobs_per_sec };
                     Some((r.workers as f64, f.median))
