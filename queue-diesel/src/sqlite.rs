@@ -267,7 +267,8 @@ fn retry_busy<T>(f: impl FnMut() -> Result<T, Error>) -> Result<T, Error> {
     retry_while_busy(|err: &Error| matches!(err, Error::Query(e) if is_busy(e)), f)
 }
 
-#[derive(Queryable)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = background_jobs)]
 struct InfoRow {
     id: i64,
     job_type: String,
@@ -279,30 +280,6 @@ struct InfoRow {
     run_at: Option<i64>,
     created_at: i64,
 }
-
-type InfoColumns = (
-    background_jobs::id,
-    background_jobs::job_type,
-    background_jobs::data,
-    background_jobs::priority,
-    background_jobs::retries,
-    background_jobs::last_retry,
-    background_jobs::last_error,
-    background_jobs::run_at,
-    background_jobs::created_at,
-);
-
-const INFO_COLUMNS: InfoColumns = (
-    background_jobs::id,
-    background_jobs::job_type,
-    background_jobs::data,
-    background_jobs::priority,
-    background_jobs::retries,
-    background_jobs::last_retry,
-    background_jobs::last_error,
-    background_jobs::run_at,
-    background_jobs::created_at,
-);
 
 impl From<InfoRow> for JobInfo {
     fn from(row: InfoRow) -> JobInfo {
@@ -582,7 +559,7 @@ impl Storage for SqliteStorage {
         let mut conn = self.conn()?;
         let rows: Vec<InfoRow> = retry_busy(|| {
             background_jobs::table
-                .select(INFO_COLUMNS)
+                .select(InfoRow::as_select())
                 .order((background_jobs::priority.desc(), background_jobs::id.asc()))
                 .limit(i64::try_from(limit).unwrap_or(i64::MAX))
                 .load(&mut conn)
@@ -597,7 +574,7 @@ impl Storage for SqliteStorage {
         let cutoff = now.saturating_sub(micros(older_than));
         let rows: Vec<InfoRow> = retry_busy(|| {
             background_jobs::table
-                .select(INFO_COLUMNS)
+                .select(InfoRow::as_select())
                 .filter(background_jobs::created_at.le(cutoff))
                 .filter(not_running(now))
                 .order(background_jobs::id.asc())
@@ -612,7 +589,7 @@ impl Storage for SqliteStorage {
         let min = i32::try_from(min_failures).unwrap_or(i32::MAX);
         let rows: Vec<InfoRow> = retry_busy(|| {
             background_jobs::table
-                .select(INFO_COLUMNS)
+                .select(InfoRow::as_select())
                 .filter(background_jobs::retries.ge(min))
                 .order((background_jobs::retries.desc(), background_jobs::id.asc()))
                 .load(&mut conn)
