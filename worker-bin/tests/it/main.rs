@@ -173,3 +173,52 @@ fn sigterm_lets_the_running_job_finish_and_exits_0() {
     );
     assert!(stdout(&run(worker(&data).args(["jobs", "list"]))).contains("no pending jobs"));
 }
+
+/// The real client against the demo registry: cargo resolves, downloads and builds from
+/// it, and refuses the yanked version.
+#[test]
+fn cargo_builds_against_the_demo_registry_and_refuses_the_yanked_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    assert!(run(worker(&data).arg("demo")).status.success());
+    let index = format!("file://{}", data.canonicalize().unwrap().join("index.git").display());
+    let consumer = dir.path().join("consumer");
+    std::fs::create_dir_all(consumer.join("src")).unwrap();
+    std::fs::create_dir_all(consumer.join(".cargo")).unwrap();
+    std::fs::write(
+        consumer.join(".cargo/config.toml"),
+        format!("[registries.demo]\nindex = \"{index}\"\n"),
+    )
+    .unwrap();
+    let manifest = "[package]\nname = \"consumer\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\ndemo-app = { version = \"1\", registry = \"demo\" }\n";
+    std::fs::write(consumer.join("Cargo.toml"), manifest).unwrap();
+    std::fs::write(
+        consumer.join("src/lib.rs"),
+        "pub fn answer() -> u32 {\n    demo_app::run()\n}\n",
+    )
+    .unwrap();
+    let cargo = || {
+        let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        cmd.current_dir(&consumer)
+            .env("CARGO_HOME", dir.path().join("cargo-home"))
+            .env("CARGO_TARGET_DIR", consumer.join("target"))
+            .env_remove("RUSTFLAGS");
+        cmd
+    };
+    let built = run(cargo().args(["build", "--quiet"]));
+    assert!(built.status.success(), "cargo build: {}", String::from_utf8_lossy(&built.stderr));
+    let tree = run(cargo().args(["tree", "--prefix", "none"]));
+    let tree = stdout(&tree);
+    assert!(tree.contains("demo-core v0.2.0"), "the unyanked newest version is used: {tree}");
+    assert!(tree.contains("demo-json v0.1.0"), "the unyanked version resolves: {tree}");
+
+    std::fs::write(
+        consumer.join("Cargo.toml"),
+        format!("{manifest}old = {{ package = \"demo-core\", version = \"=0.1.0\", registry = \"demo\" }}\n"),
+    )
+    .unwrap();
+    let refused = run(cargo().args(["build", "--quiet"]));
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("version 0.1.0 is yanked"), "{stderr}");
+}
