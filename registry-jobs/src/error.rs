@@ -78,6 +78,9 @@ pub enum RegistryError {
     /// Applying migrations failed.
     #[error("applying migrations failed: {0}")]
     Migration(String),
+    /// The connection pool gave no connection.
+    #[error("no database connection: {0}; check that the database is reachable")]
+    Pool(#[from] diesel::r2d2::PoolError),
     /// The job queue failed.
     #[error(transparent)]
     Queue(#[from] queue_diesel::Error),

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use diesel::pg::PgConnection;
-use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
+use diesel::r2d2::{ConnectionManager, Pool};
 use diesel::sqlite::SqliteConnection;
 use index_git::{Applied, CrateName, Edit, IndexRepo};
 use queue_core::{Job, Runner, Storage};
@@ -37,8 +37,32 @@ impl std::fmt::Debug for IndexContext {
     }
 }
 
-fn pool_error(err: diesel::r2d2::PoolError) -> RegistryError {
-    RegistryError::Migration(format!("no database connection: {err}"))
+/// Runs `$body` with `$conn` bound to a pooled connection of `$database`, whichever
+/// backend it is: the one place the registry dispatches on the backend.
+macro_rules! with_db {
+    ($database:expr, |$conn:ident| $body:expr) => {
+        match $database {
+            Database::Postgres(pool) => {
+                let mut pooled = pool.get()?;
+                let $conn = &mut *pooled;
+                $body
+            }
+            Database::Sqlite(pool) => {
+                let mut pooled = pool.get()?;
+                let $conn = &mut *pooled;
+                $body
+            }
+        }
+    };
+}
+
+impl Database {
+    /// The names of every crate, in the order they were first published.
+    pub(crate) fn crate_names(&self) -> Result<Vec<String>, RegistryError> {
+        use crate::db::RegistryConnection as _;
+        let crates = with_db!(self, |conn| conn.all_crates()?);
+        Ok(crates.into_iter().map(|(_, name)| name).collect())
+    }
 }
 
 impl IndexContext {
@@ -63,16 +87,7 @@ impl IndexContext {
         &self,
         name: &CrateName,
     ) -> Result<Option<(CrateName, Vec<index_git::IndexLine>)>, RegistryError> {
-        match &self.database {
-            Database::Postgres(pool) => {
-                let mut conn: PooledConnection<_> = pool.get().map_err(pool_error)?;
-                expected_lines(&mut *conn, name)
-            }
-            Database::Sqlite(pool) => {
-                let mut conn: PooledConnection<_> = pool.get().map_err(pool_error)?;
-                expected_lines(&mut *conn, name)
-            }
-        }
+        with_db!(&self.database, |conn| expected_lines(conn, name))
     }
 
     /// Makes `name`'s index file equal to the database's view, in one commit named

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use index_git::{Applied, CrateName, Edit, IndexFile};
 
 use crate::error::RegistryError;
-use crate::jobs::{Database, IndexContext};
+use crate::jobs::IndexContext;
 
 /// One way the index differs from the database.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -69,25 +69,6 @@ pub struct Reconciliation {
     pub repair: Option<Applied>,
 }
 
-fn crate_names(database: &Database) -> Result<Vec<String>, RegistryError> {
-    use crate::db::RegistryConnection as _;
-    let names = match database {
-        Database::Postgres(pool) => {
-            let mut conn = pool
-                .get()
-                .map_err(|e| RegistryError::Migration(format!("no database connection: {e}")))?;
-            conn.all_crates()?
-        }
-        Database::Sqlite(pool) => {
-            let mut conn = pool
-                .get()
-                .map_err(|e| RegistryError::Migration(format!("no database connection: {e}")))?;
-            conn.all_crates()?
-        }
-    };
-    Ok(names.into_iter().map(|(_, name)| name).collect())
-}
-
 /// Compares every crate's index file with the database (after fetching the remote) and
 /// lists each difference; with `repair`, rewrites every differing file in one commit.
 pub fn reconcile(ctx: &IndexContext, repair: bool) -> Result<Reconciliation, RegistryError> {
@@ -95,7 +76,7 @@ pub fn reconcile(ctx: &IndexContext, repair: bool) -> Result<Reconciliation, Reg
     let mut differences = Vec::new();
     let mut edits = Vec::new();
     let mut expected_paths = BTreeSet::new();
-    for name in crate_names(ctx.database())? {
+    for name in ctx.database().crate_names()? {
         let name = CrateName::new(&name)?;
         let path = name.index_path();
         expected_paths.insert(path.clone());
