@@ -51,8 +51,8 @@ impl From<Error> for StorageError {
     }
 }
 
-/// Hides the password of a URL, for messages.
-pub(crate) fn redact(url: &str) -> String {
+/// Hides the password of a database URL, for messages and logs.
+pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) if parsed.password().is_some() => {
             let _ = parsed.set_password(Some("***"));

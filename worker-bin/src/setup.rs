@@ -56,7 +56,7 @@ impl Registry {
         };
         let parsed = DatabaseUrl::parse(&url)?;
         let storage = AnyStorage::open(&parsed, pool_size)
-            .with_context(|| format!("opening database {}", redact(&url)))?;
+            .with_context(|| format!("opening database {}", queue_diesel::redact_url(&url)))?;
         let database = match &storage {
             AnyStorage::Postgres(s) => Database::Postgres(s.pool().clone()),
             AnyStorage::Sqlite(s) => Database::Sqlite(s.pool().clone()),
@@ -100,19 +100,5 @@ impl Registry {
             tracing::info!("index cloned");
         }
         Ok(Arc::new(IndexContext::new(repo, self.database.clone())))
-    }
-}
-
-/// The URL without its password, for messages.
-pub(crate) fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
     }
 }
