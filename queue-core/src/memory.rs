@@ -119,57 +119,12 @@ impl Storage for MemoryStorage {
         filter: &JobFilter<'_>,
         run: &mut dyn FnMut(&ClaimedJob) -> Outcome,
     ) -> Result<Option<JobId>, StorageError> {
-        let now = SystemTime::now();
-        let claimed = {
-            let mut state = self.state();
-            let next = state
-                .jobs
-                .iter()
-                .filter(|(_, row)| row.runnable(now) && filter.matches(&row.job_type))
-                .map(|(id, row)| (*id, row))
-                .min_by(run_order)
-                .map(|(id, _)| id);
-            let Some(id) = next else { return Ok(None) };
-            let Some(row) = state.jobs.get_mut(&id) else { return Ok(None) };
-            row.running = true;
-            ClaimedJob {
-                id,
-                job_type: row.job_type.clone(),
-                data: Ok(row.data.clone()),
-                retries: row.retries,
-            }
-        };
-        // If `run` unwinds, the claim is released as a crashed worker's would be.
-        struct Release<'a>(&'a MemoryStorage, JobId, bool);
-        impl Drop for Release<'_> {
-            fn drop(&mut self) {
-                if !self.2 {
-                    if let Some(row) = self.0.state().jobs.get_mut(&self.1) {
-                        row.running = false;
-                    }
-                }
-            }
-        }
-        let mut release = Release(self, claimed.id, false);
-        let outcome = run(&claimed);
-        let mut state = self.state();
-        release.2 = true;
-        match outcome {
-            Outcome::Succeeded => {
-                state.jobs.remove(&claimed.id);
-            }
-            Outcome::Failed { error, retry_in } => {
-                if let Some(row) = state.jobs.get_mut(&claimed.id) {
-                    let now = SystemTime::now();
-                    row.running = false;
-                    row.retries += 1;
-                    row.last_retry = Some(now);
-                    row.last_error = Some(error);
-                    row.run_at = retry_in.map(|d| now + d);
-                }
-            }
-        }
-        Ok(Some(claimed.id))
+        let mut id = None;
+        self.run_batch(filter, 1, &mut |jobs| {
+            id = jobs.first().map(|job| job.id);
+            jobs.iter().map(&mut *run).collect()
+        })?;
+        Ok(id)
     }
 
     fn run_batch(
@@ -205,7 +160,26 @@ impl Storage for MemoryStorage {
         if claimed.is_empty() {
             return Ok(0);
         }
+        // If `run` unwinds, the claims are released as a crashed worker's would be.
+        struct Release<'a> {
+            storage: &'a MemoryStorage,
+            ids: Vec<JobId>,
+        }
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                let mut state = self.storage.state();
+                for id in &self.ids {
+                    if let Some(row) = state.jobs.get_mut(id) {
+                        row.running = false;
+                    }
+                }
+            }
+        }
+        let mut release =
+            Release { storage: self, ids: claimed.iter().map(|job| job.id).collect() };
         let mut outcomes = run(&claimed).into_iter();
+        release.ids.clear();
+        drop(release);
         let mut state = self.state();
         let now = SystemTime::now();
         for job in &claimed {
