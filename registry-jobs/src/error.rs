@@ -25,6 +25,19 @@ pub enum RegistryError {
         /// The parser's error.
         source: semver::Error,
     },
+    /// A value of the version's metadata can't go into the index.
+    #[error(transparent)]
+    Metadata(#[from] crate::metadata::MetadataError),
+    /// The checksum is not a SHA-256 in lowercase hex.
+    #[error("checksum {cksum:?} of {krate} {vers} is not 64 lowercase hex digits")]
+    InvalidChecksum {
+        /// The crate.
+        krate: String,
+        /// The version.
+        vers: String,
+        /// The checksum as given.
+        cksum: String,
+    },
     /// The version was published already (build metadata ignored).
     #[error("{krate} {vers} already exists (published as {existing})")]
     VersionExists {
@@ -55,12 +68,12 @@ pub enum RegistryError {
         vers: String,
     },
     /// A `.crate` archive is not what it claims to be.
-    #[error("invalid crate file {path}: {reason}")]
+    #[error("invalid crate file {path}: {source}")]
     InvalidPackage {
         /// The file.
         path: String,
         /// What is wrong with it.
-        reason: String,
+        source: crate::package::PackageError,
     },
     /// Reading or writing a file failed.
     #[error("{action} {path}: {source}")]

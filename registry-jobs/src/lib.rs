@@ -19,6 +19,7 @@
 mod db;
 mod error;
 mod jobs;
+mod metadata;
 mod ops;
 mod package;
 mod reconcile;
@@ -29,9 +30,13 @@ pub use jobs::{
     register_index_jobs, Database, IndexContext, PublishJob, UnyankJob, YankJob, INDEX_BATCH_SIZE,
     INDEX_QUEUE,
 };
+pub use metadata::{
+    MetadataError, MAX_DEPENDENCIES, MAX_FEATURES, MAX_FEATURE_NAME_LEN, MAX_FEATURE_VALUES,
+    MAX_FIELD_LEN, MAX_LINKS_LEN, MAX_TARGET_LEN, MAX_VERSION_LEN,
+};
 pub use ops::{expected_lines, publish, unyank, yank, PublishRequest, Published, YankOutcome};
 pub use package::{
-    publish_crate_file, read_crate_file, write_crate_archive, CrateStore, MAX_CRATE_SIZE,
-    MAX_MANIFEST_SIZE, MAX_UNPACKED_SIZE,
+    publish_crate_file, read_crate_bytes, read_crate_file, write_crate_archive, CrateStore,
+    PackageError, MAX_CRATE_SIZE, MAX_EXTENSION_HEADER, MAX_MANIFEST_SIZE, MAX_UNPACKED_SIZE,
 };
 pub use reconcile::{reconcile, Difference, Reconciliation};

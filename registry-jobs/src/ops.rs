@@ -75,15 +75,13 @@ fn without_build(vers: &semver::Version) -> String {
     bare.to_string()
 }
 
-/// Checks a request's name, version, checksum and dependencies.
+/// Checks a request's name, version, checksum, dependencies, features, `links` and
+/// `rust-version`: everything that reaches the index line.
 fn validate(request: &PublishRequest) -> Result<(CrateName, semver::Version), RegistryError> {
     let name = CrateName::new(&request.name)?;
+    crate::metadata::validate_metadata(request)?;
     let vers = parse_version(&request.vers)?;
     for dep in &request.deps {
-        CrateName::new(&dep.name)?;
-        if let Some(package) = &dep.package {
-            CrateName::new(package)?;
-        }
         semver::VersionReq::parse(&dep.req).map_err(|source| RegistryError::InvalidDependency {
             dependency: dep.name.clone(),
             req: dep.req.clone(),
@@ -93,9 +91,10 @@ fn validate(request: &PublishRequest) -> Result<(CrateName, semver::Version), Re
     if request.cksum.len() != 64
         || !request.cksum.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
     {
-        return Err(RegistryError::InvalidPackage {
-            path: format!("{} {}", request.name, request.vers),
-            reason: format!("checksum {:?} is not 64 lowercase hex digits", request.cksum),
+        return Err(RegistryError::InvalidChecksum {
+            krate: request.name.clone(),
+            vers: request.vers.clone(),
+            cksum: request.cksum.chars().take(80).collect(),
         });
     }
     Ok((name, vers))

@@ -1,8 +1,11 @@
 //! Reading a `.crate` file as `cargo package` writes it, and the crate store it goes to.
 
+use std::cell::Cell;
 use std::fs;
-use std::io::Read as _;
+use std::io::{Read, Write as _};
 use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use index_git::{CrateName, DependencyKind, FeatureMap, IndexDependency};
 use sha2::{Digest as _, Sha256};
@@ -18,11 +21,124 @@ pub const MAX_MANIFEST_SIZE: u64 = 1024 * 1024;
 /// The most bytes a `.crate` file may unpack to.
 pub const MAX_UNPACKED_SIZE: u64 = 512 * 1024 * 1024;
 
+/// The longest GNU long-name header or PAX extension header accepted: a path needs a few
+/// KiB at most, and without this bound the tar reader would hold a header of any declared
+/// size in memory.
+pub const MAX_EXTENSION_HEADER: u64 = 64 * 1024;
+
+/// Bytes of tar headers and padding allowed on top of [`MAX_UNPACKED_SIZE`] in the
+/// decompressed stream.
+const HEADER_MARGIN: u64 = 4 * 1024 * 1024;
+
+/// Why a `.crate` file was refused. Every variant that concerns one entry of the archive
+/// names it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PackageError {
+    /// The file is larger than [`MAX_CRATE_SIZE`].
+    #[error("{size} bytes is more than the {MAX_CRATE_SIZE} allowed")]
+    TooLarge {
+        /// The file's size, or the bytes read before giving up.
+        size: u64,
+    },
+    /// The file's name does not end in `.crate`.
+    #[error("the file name does not end in .crate")]
+    FileName,
+    /// The gzip or tar framing is broken.
+    #[error("not a valid gzipped tar archive: {0}")]
+    Corrupt(#[source] std::io::Error),
+    /// The decompressed archive (headers included) is larger than
+    /// [`MAX_UNPACKED_SIZE`] plus a small margin for headers.
+    #[error("it unpacks to more than {MAX_UNPACKED_SIZE} bytes")]
+    UnpacksTooLarge,
+    /// A GNU long-name or PAX extension header is larger than [`MAX_EXTENSION_HEADER`].
+    #[error("a {kind} header of {size} bytes is more than the {MAX_EXTENSION_HEADER} allowed")]
+    ExtensionHeader {
+        /// Which header.
+        kind: &'static str,
+        /// Its declared size.
+        size: u64,
+    },
+    /// A PAX record this reader does not honour and that would change how the archive is
+    /// laid out or what an entry is (`size`, sparse files, link targets).
+    #[error("unsupported PAX record {key:?}: only path and informational records are accepted")]
+    PaxRecord {
+        /// The record's key.
+        key: String,
+    },
+    /// An entry is not a regular file or a directory (a symlink, hard link, device, FIFO,
+    /// sparse or contiguous file).
+    #[error("entry {entry} is a {kind}: only regular files and directories are allowed")]
+    EntryKind {
+        /// The entry's name.
+        entry: String,
+        /// What it is.
+        kind: String,
+    },
+    /// An entry's name is not UTF-8.
+    #[error("entry {entry} has a name that is not UTF-8")]
+    EntryName {
+        /// The name, lossily decoded.
+        entry: String,
+    },
+    /// An entry's name has `..`, a root or a prefix.
+    #[error("entry {entry} escapes the archive root")]
+    EscapesRoot {
+        /// The entry's name.
+        entry: String,
+    },
+    /// An entry is not under `{name}-{version}/`.
+    #[error("entry {entry} is outside {root}/")]
+    OutsideRoot {
+        /// The entry's name.
+        entry: String,
+        /// The directory every entry must be in.
+        root: String,
+    },
+    /// The archive holds `Cargo.toml` more than once, so which one counts is ambiguous.
+    #[error("the archive holds {entry} more than once")]
+    DuplicateManifest {
+        /// The manifest's entry name.
+        entry: String,
+    },
+    /// `Cargo.toml` is larger than [`MAX_MANIFEST_SIZE`].
+    #[error("Cargo.toml is {size} bytes, more than the {MAX_MANIFEST_SIZE} allowed")]
+    ManifestTooLarge {
+        /// Its declared size.
+        size: u64,
+    },
+    /// `Cargo.toml` is not UTF-8 text.
+    #[error("Cargo.toml is not UTF-8 text: {0}")]
+    ManifestNotUtf8(#[source] std::io::Error),
+    /// There is no `{name}-{version}/Cargo.toml`.
+    #[error("no {root}/Cargo.toml in the archive")]
+    MissingManifest {
+        /// The package directory.
+        root: String,
+    },
+    /// `Cargo.toml` is not a manifest this registry can read.
+    #[error("{0}")]
+    Manifest(String),
+    /// The manifest's name and version are not the file's.
+    #[error("the manifest says {name} {vers} but the file is named {stem}.crate")]
+    NameMismatch {
+        /// The manifest's package name.
+        name: String,
+        /// The manifest's version.
+        vers: String,
+        /// The file's name without `.crate`.
+        stem: String,
+    },
+}
+
 /// Where `.crate` files are kept for download: `{root}/{crate}/{version}.crate`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CrateStore {
     root: PathBuf,
 }
+
+/// Tells concurrent writers of one process apart in temporary file names.
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl CrateStore {
     /// A store in `root` (created on first write).
@@ -46,8 +162,11 @@ impl CrateStore {
         self.root.join(name.as_str()).join(format!("{vers}.crate"))
     }
 
-    /// Writes a version's file atomically (a temporary file renamed into place). Writing
-    /// the same bytes again is fine; different bytes for a stored version are refused.
+    /// Writes a version's file durably: a temporary file, written and `fsync`ed, renamed into
+    /// place, then the directory `fsync`ed, so that once this returns a crash can't leave the
+    /// file empty or missing. Writing the same bytes again is fine; different bytes for a
+    /// stored version are refused, and so is any error reading what is stored other than
+    /// "not found".
     pub fn store(
         &self,
         name: &CrateName,
@@ -56,125 +175,264 @@ impl CrateStore {
     ) -> Result<PathBuf, RegistryError> {
         let path = self.path_of(name, vers);
         let shown = path.display().to_string();
-        if let Ok(existing) = fs::read(&path) {
-            if existing == bytes {
-                return Ok(path);
+        let io = |action: &'static str, path: &Path| {
+            let path = path.display().to_string();
+            move |source| RegistryError::Io { action, path, source }
+        };
+        match fs::read(&path) {
+            Ok(existing) if existing == bytes => return Ok(path),
+            Ok(_) => {
+                return Err(RegistryError::VersionExists {
+                    krate: name.to_string(),
+                    vers: vers.to_string(),
+                    existing: format!("{vers} (a different file is stored at {shown})"),
+                })
             }
-            return Err(RegistryError::VersionExists {
-                krate: name.to_string(),
-                vers: vers.to_string(),
-                existing: format!("{vers} (a different file is stored at {shown})"),
-            });
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(RegistryError::Io { action: "reading", path: shown, source })
+            }
         }
         let dir = path.parent().unwrap_or(&self.root);
-        fs::create_dir_all(dir).map_err(|source| RegistryError::Io {
-            action: "creating",
-            path: dir.display().to_string(),
-            source,
-        })?;
-        let temp = dir.join(format!(".{vers}.crate.{}.tmp", std::process::id()));
-        fs::write(&temp, bytes).map_err(|source| RegistryError::Io {
-            action: "writing",
-            path: temp.display().to_string(),
-            source,
-        })?;
-        fs::rename(&temp, &path).map_err(|source| RegistryError::Io {
-            action: "renaming into",
-            path: shown,
-            source,
-        })?;
+        let created = !dir.exists();
+        fs::create_dir_all(dir).map_err(io("creating", dir))?;
+        let temp = dir.join(format!(
+            ".{vers}.crate.{}.{}.tmp",
+            std::process::id(),
+            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let written = (|| {
+            let mut file = fs::OpenOptions::new().write(true).create_new(true).open(&temp)?;
+            file.write_all(bytes)?;
+            file.sync_all()
+        })();
+        if let Err(source) = written {
+            let _ = fs::remove_file(&temp);
+            return Err(RegistryError::Io {
+                action: "writing",
+                path: temp.display().to_string(),
+                source,
+            });
+        }
+        if let Err(source) = fs::rename(&temp, &path) {
+            let _ = fs::remove_file(&temp);
+            return Err(RegistryError::Io { action: "renaming into", path: shown, source });
+        }
+        sync_dir(dir).map_err(io("syncing", dir))?;
+        if created {
+            sync_dir(&self.root).map_err(io("syncing", &self.root))?;
+        }
         Ok(path)
     }
+}
+
+/// Makes a directory's entries (a rename into it, a new subdirectory) durable.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    fs::File::open(dir)?.sync_all()
 }
 
 /// Reads `path`, a `.crate` file, into a publish request: the normalized `Cargo.toml`
 /// inside it, and the SHA-256 of the file. Also returns the file's bytes.
 pub fn read_crate_file(path: &Path) -> Result<(PublishRequest, Vec<u8>), RegistryError> {
     let shown = path.display().to_string();
-    let invalid = |reason: String| RegistryError::InvalidPackage { path: shown.clone(), reason };
-    let size = fs::metadata(path)
-        .map_err(|source| RegistryError::Io { action: "reading", path: shown.clone(), source })?
-        .len();
-    if size > MAX_CRATE_SIZE {
-        return Err(invalid(format!("{size} bytes is more than the {MAX_CRATE_SIZE} allowed")));
-    }
-    let bytes = fs::read(path).map_err(|source| RegistryError::Io {
-        action: "reading",
-        path: shown.clone(),
-        source,
-    })?;
-    let cksum: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
-    let file_stem = path
+    let invalid = |source| RegistryError::InvalidPackage { path: shown.clone(), source };
+    let io = |source| RegistryError::Io { action: "reading", path: shown.clone(), source };
+    let stem = path
         .file_name()
         .and_then(|n| n.to_str())
         .and_then(|n| n.strip_suffix(".crate"))
-        .ok_or_else(|| invalid("the file name does not end in .crate".into()))?
+        .ok_or_else(|| invalid(PackageError::FileName))?
         .to_owned();
-
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
-    let entries =
-        archive.entries().map_err(|e| invalid(format!("not a gzipped tar archive: {e}")))?;
-    let mut manifest = None;
-    let mut unpacked: u64 = 0;
-    for entry in entries {
-        let mut entry = entry.map_err(|e| invalid(format!("corrupt archive: {e}")))?;
-        let entry_path =
-            entry.path().map_err(|e| invalid(format!("unreadable entry name: {e}")))?.into_owned();
-        let mut components = entry_path.components();
-        let top = match components.next() {
-            Some(Component::Normal(top)) => top.to_string_lossy().into_owned(),
-            _ => {
-                return Err(invalid(format!(
-                    "entry {} is not inside the package directory",
-                    entry_path.display()
-                )))
-            }
-        };
-        if entry_path.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir)) {
-            return Err(invalid(format!(
-                "entry {} escapes the archive root",
-                entry_path.display()
-            )));
-        }
-        if top != file_stem {
-            return Err(invalid(format!("entry {} is outside {file_stem}/", entry_path.display())));
-        }
-        unpacked = unpacked.saturating_add(entry.size());
-        if unpacked > MAX_UNPACKED_SIZE {
-            return Err(invalid(format!("it unpacks to more than {MAX_UNPACKED_SIZE} bytes")));
-        }
-        let rest: PathBuf = components.collect();
-        if rest == Path::new("Cargo.toml") {
-            if entry.size() > MAX_MANIFEST_SIZE {
-                return Err(invalid(format!(
-                    "Cargo.toml is {} bytes, more than the {MAX_MANIFEST_SIZE} allowed",
-                    entry.size()
-                )));
-            }
-            let mut text = String::new();
-            entry
-                .by_ref()
-                .take(MAX_MANIFEST_SIZE + 1)
-                .read_to_string(&mut text)
-                .map_err(|e| invalid(format!("Cargo.toml is not UTF-8 text: {e}")))?;
-            manifest = Some(text);
-        }
-    }
-    let manifest =
-        manifest.ok_or_else(|| invalid(format!("no {file_stem}/Cargo.toml in the archive")))?;
-    let request = parse_manifest(&manifest, cksum).map_err(invalid)?;
-    let expected = format!("{}-{}", request.name, request.vers);
-    if expected != file_stem {
-        return Err(invalid(format!(
-            "the manifest says {} {} but the file is named {file_stem}.crate",
-            request.name, request.vers
-        )));
-    }
+    let mut bytes = Vec::new();
+    fs::File::open(path)
+        .and_then(|file| file.take(MAX_CRATE_SIZE + 1).read_to_end(&mut bytes))
+        .map_err(io)?;
+    let request = read_crate_bytes(&stem, &bytes).map_err(invalid)?;
     Ok((request, bytes))
 }
 
-/// Publishes a `.crate` file: validates it, stores it in `store` and records the version
-/// and its index job in one transaction on the caller's connection.
+/// Reads a `.crate` file's bytes into a publish request; `stem` is what the file must be
+/// named without `.crate` (`{name}-{version}`), and the directory every entry must be in.
+///
+/// Memory stays bounded whatever the bytes: the decompressed stream is cut off at
+/// [`MAX_UNPACKED_SIZE`] plus a margin for headers, long-name and PAX headers are refused
+/// above [`MAX_EXTENSION_HEADER`], and only `Cargo.toml` is read into memory.
+pub fn read_crate_bytes(stem: &str, bytes: &[u8]) -> Result<PublishRequest, PackageError> {
+    if bytes.len() as u64 > MAX_CRATE_SIZE {
+        return Err(PackageError::TooLarge { size: bytes.len() as u64 });
+    }
+    let cksum: String = Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let exceeded = Rc::new(Cell::new(false));
+    let stream = LimitedReader {
+        inner: flate2::read::GzDecoder::new(bytes),
+        remaining: MAX_UNPACKED_SIZE + HEADER_MARGIN,
+        exceeded: Rc::clone(&exceeded),
+    };
+    let corrupt = |err: std::io::Error| {
+        if exceeded.get() {
+            PackageError::UnpacksTooLarge
+        } else {
+            PackageError::Corrupt(err)
+        }
+    };
+    let mut archive = tar::Archive::new(stream);
+    // Raw entries: the tar reader would otherwise read long-name and PAX headers whole,
+    // whatever their declared size, before this loop sees them.
+    let entries = archive.entries().map_err(corrupt)?.raw(true);
+    let mut manifest = None;
+    let mut unpacked: u64 = 0;
+    let mut long_name: Option<Vec<u8>> = None;
+    let mut pax_path: Option<Vec<u8>> = None;
+    for entry in entries {
+        let mut entry = entry.map_err(corrupt)?;
+        let kind = entry.header().entry_type();
+        let size = entry.size();
+        if kind.is_gnu_longname()
+            || kind.is_pax_local_extensions()
+            || kind.is_pax_global_extensions()
+        {
+            let which = if kind.is_gnu_longname() { "GNU long-name" } else { "PAX extension" };
+            if size > MAX_EXTENSION_HEADER {
+                return Err(PackageError::ExtensionHeader { kind: which, size });
+            }
+            if kind.is_gnu_longname() {
+                let mut name = Vec::new();
+                entry.read_to_end(&mut name).map_err(corrupt)?;
+                while name.last() == Some(&0) {
+                    name.pop();
+                }
+                long_name = Some(name);
+                continue;
+            }
+            let global = kind.is_pax_global_extensions();
+            let extensions = entry.pax_extensions().map_err(corrupt)?.into_iter().flatten();
+            for extension in extensions {
+                let extension = extension.map_err(corrupt)?;
+                let key =
+                    extension.key().map_err(|e| PackageError::Corrupt(std::io::Error::other(e)))?;
+                match key {
+                    "path" if !global => pax_path = Some(extension.value_bytes().to_vec()),
+                    "comment" | "mtime" | "atime" | "ctime" | "uid" | "gid" | "uname" | "gname"
+                    | "charset" | "hdrcharset" => {}
+                    _ if key.starts_with("SCHILY.") || key.starts_with("LIBARCHIVE.") => {}
+                    other => {
+                        return Err(PackageError::PaxRecord {
+                            key: other.chars().take(80).collect(),
+                        })
+                    }
+                }
+            }
+            continue;
+        }
+        let raw_name = match (pax_path.take(), long_name.take()) {
+            (Some(name), _) | (None, Some(name)) => name,
+            (None, None) => entry.header().path_bytes().into_owned(),
+        };
+        let Ok(name) = String::from_utf8(raw_name.clone()) else {
+            return Err(PackageError::EntryName {
+                entry: String::from_utf8_lossy(&raw_name).into_owned(),
+            });
+        };
+        if !(kind == tar::EntryType::Regular || kind == tar::EntryType::Directory) {
+            return Err(PackageError::EntryKind { entry: name, kind: entry_kind(kind) });
+        }
+        let entry_path = Path::new(&name);
+        if entry_path.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir)) {
+            return Err(PackageError::EscapesRoot { entry: name });
+        }
+        let mut components = entry_path.components().filter(|c| *c != Component::CurDir);
+        match components.next() {
+            Some(Component::Normal(top)) if top == std::ffi::OsStr::new(stem) => {}
+            _ => return Err(PackageError::OutsideRoot { entry: name, root: stem.to_owned() }),
+        }
+        unpacked = unpacked.saturating_add(size);
+        if unpacked > MAX_UNPACKED_SIZE {
+            return Err(PackageError::UnpacksTooLarge);
+        }
+        let rest: PathBuf = components.collect();
+        if kind == tar::EntryType::Regular && rest == Path::new("Cargo.toml") {
+            if manifest.is_some() {
+                return Err(PackageError::DuplicateManifest { entry: name });
+            }
+            if size > MAX_MANIFEST_SIZE {
+                return Err(PackageError::ManifestTooLarge { size });
+            }
+            let mut text = String::new();
+            entry.by_ref().take(MAX_MANIFEST_SIZE + 1).read_to_string(&mut text).map_err(|e| {
+                if exceeded.get() {
+                    PackageError::UnpacksTooLarge
+                } else {
+                    PackageError::ManifestNotUtf8(e)
+                }
+            })?;
+            manifest = Some(text);
+        }
+    }
+    if long_name.is_some() || pax_path.is_some() {
+        return Err(PackageError::Corrupt(std::io::Error::other(
+            "a long-name or PAX header is not followed by an entry",
+        )));
+    }
+    let manifest =
+        manifest.ok_or_else(|| PackageError::MissingManifest { root: stem.to_owned() })?;
+    let request = parse_manifest(&manifest, cksum).map_err(PackageError::Manifest)?;
+    if format!("{}-{}", request.name, request.vers) != stem {
+        return Err(PackageError::NameMismatch {
+            name: request.name,
+            vers: request.vers,
+            stem: stem.to_owned(),
+        });
+    }
+    Ok(request)
+}
+
+/// What a tar entry type is, for messages.
+fn entry_kind(kind: tar::EntryType) -> String {
+    match kind {
+        tar::EntryType::Symlink => "symbolic link".into(),
+        tar::EntryType::Link => "hard link".into(),
+        tar::EntryType::Char => "character device".into(),
+        tar::EntryType::Block => "block device".into(),
+        tar::EntryType::Fifo => "FIFO".into(),
+        tar::EntryType::Continuous => "contiguous file".into(),
+        tar::EntryType::GNUSparse => "sparse file".into(),
+        tar::EntryType::GNULongLink => "long link name".into(),
+        other => format!("entry of type {:?}", char::from(other.as_byte())),
+    }
+}
+
+/// Cuts a stream off after `remaining` bytes with an error, and says so through `exceeded`
+/// (the tar reader wraps the error it gets).
+struct LimitedReader<R> {
+    inner: R,
+    remaining: u64,
+    exceeded: Rc<Cell<bool>>,
+}
+
+impl<R: Read> Read for LimitedReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.remaining == 0 {
+            // Only an error if there is more to read.
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => {
+                    self.exceeded.set(true);
+                    Err(std::io::Error::other(format!(
+                        "the archive unpacks to more than {MAX_UNPACKED_SIZE} bytes"
+                    )))
+                }
+            };
+        }
+        let max = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let read = self.inner.read(&mut buf[..max])?;
+        self.remaining -= read as u64;
+        Ok(read)
+    }
+}
+
+/// Publishes a `.crate` file: validates it, records the version and its index job, and
+/// stores the file durably before the transaction commits.
 pub fn publish_crate_file<C: RegistryConnection>(
     conn: &mut C,
     store: &CrateStore,
@@ -183,8 +441,9 @@ pub fn publish_crate_file<C: RegistryConnection>(
     let (request, bytes) = read_crate_file(path)?;
     conn.write_transaction(|conn| {
         let published = publish(conn, &request)?;
-        // Stored once the database accepted the version, inside its transaction: a stored
-        // file without a row is harmless, a row without its file is not.
+        // Stored (and fsynced) once the database accepted the version and before its
+        // transaction commits: a stored file without a row is harmless, a row without its
+        // file is not. A failed store rolls the version back.
         store.store(&published.name, &published.vers, &bytes)?;
         Ok(published)
     })

@@ -44,7 +44,7 @@ fn bad_input_gets_a_typed_error_naming_it() {
     invalid crate name "../etc": the first character must be an ASCII letter, found '.'
     invalid version "one": unexpected character 'o' while parsing major version number
     invalid version requirement "not a req" for dependency serde: unexpected character 'n' while parsing major version number
-    invalid crate file sum 1.0.0: checksum "XYZ" is not 64 lowercase hex digits
+    checksum "XYZ" of sum 1.0.0 is not 64 lowercase hex digits
     foo-bar 1.0.0 already exists (published as 1.0.0)
     foo-bar 1.0.0+build.5 already exists (published as 1.0.0)
     crate name "foo_bar" clashes with the existing crate "foo-bar" ('-' and '_' and letter case do not make names distinct)
