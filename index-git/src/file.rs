@@ -130,8 +130,19 @@ impl Edit {
 
     /// Applies the edit to the file's current text (`None`: no file). Returns the new text,
     /// `None` when the file is to be deleted.
+    ///
+    /// [`Edit::Replace`] and [`Edit::Delete`] don't read `current`: they are how a file that
+    /// can't be parsed any more gets repaired.
     pub fn apply(&self, current: Option<&str>) -> Result<Option<String>, FileError> {
         let name = self.crate_name()?;
+        match self {
+            Edit::Delete { .. } => return Ok(None),
+            Edit::Replace { lines, .. } => {
+                let file = IndexFile::from_lines(name, lines.clone())?;
+                return Ok(if file.is_empty() { None } else { Some(file.to_string()) });
+            }
+            Edit::Put(_) | Edit::SetYanked { .. } => {}
+        }
         let mut file = match current {
             Some(text) => IndexFile::parse(&name, text)?,
             None => IndexFile::new(name.clone()),
@@ -139,12 +150,15 @@ impl Edit {
         match self {
             Edit::Put(line) => file.put(line.clone())?,
             Edit::SetYanked { vers, yanked, .. } => file.set_yanked(vers, *yanked)?,
-            Edit::Replace { lines, .. } => {
-                file = IndexFile::from_lines(name, lines.clone())?;
-            }
-            Edit::Delete { .. } => return Ok(None),
+            Edit::Replace { .. } | Edit::Delete { .. } => {}
         }
         Ok(if file.is_empty() { None } else { Some(file.to_string()) })
+    }
+
+    /// Whether the edit's result depends on the file's current text (`Put` and
+    /// `SetYanked` do; `Replace` and `Delete` don't).
+    pub fn reads_current(&self) -> bool {
+        matches!(self, Edit::Put(_) | Edit::SetYanked { .. })
     }
 
     /// A one-line description for a commit message: `Publish foo 1.2.3`, `Yank foo 1.2.3`,

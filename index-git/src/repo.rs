@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use git2::build::TreeUpdateBuilder;
 use git2::{
@@ -13,15 +14,16 @@ use serde::{Deserialize, Serialize};
 use crate::file::{Edit, FileError, IndexFile};
 use crate::name::CrateName;
 
-/// Where the index lives and how to reach it.
-#[derive(Debug, Clone)]
+/// Where the index lives and how to reach it. `Debug` redacts credentials in the URL.
+#[derive(Clone)]
 pub struct RepoConfig {
     /// The remote index: `file://`, `https://`, `ssh://` or `git://` URL, or a local path.
+    /// Credentials inside it work, and are redacted wherever the URL is shown.
     pub url: String,
     /// The local directory of the bare clone; created on first use.
     pub path: PathBuf,
-    /// The branch Cargo reads.
-    pub branch: String,
+    /// The branch Cargo reads; `None`: the branch the remote's `HEAD` names.
+    pub branch: Option<String>,
     /// How to authenticate to the remote.
     pub credentials: Credentials,
     /// The committer's name.
@@ -30,14 +32,27 @@ pub struct RepoConfig {
     pub author_email: String,
 }
 
+impl std::fmt::Debug for RepoConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RepoConfig")
+            .field("url", &redact::Redacted(&self.url))
+            .field("path", &self.path)
+            .field("branch", &self.branch)
+            .field("credentials", &self.credentials)
+            .field("author_name", &self.author_name)
+            .field("author_email", &self.author_email)
+            .finish()
+    }
+}
+
 impl RepoConfig {
-    /// Defaults for `url` cloned into `path`: branch `master`, credentials from the
-    /// environment ([`Credentials::from_env`]).
+    /// Defaults for `url` cloned into `path`: the remote's default branch, credentials from
+    /// the environment ([`Credentials::from_env`]).
     pub fn new(url: impl Into<String>, path: impl Into<PathBuf>) -> RepoConfig {
         RepoConfig {
             url: url.into(),
             path: path.into(),
-            branch: "master".into(),
+            branch: None,
             credentials: Credentials::from_env(),
             author_name: "registry-index".into(),
             author_email: "index@registry.invalid".into(),
@@ -89,10 +104,36 @@ pub struct IndexConfig {
     pub api: Option<String>,
 }
 
-/// Errors of the index repository.
+/// Errors of the index repository. Every URL and message in them has its credentials
+/// redacted.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RepoError {
+    /// The remote has no references at all: an index must be created (with its
+    /// `config.json`) before jobs can edit it.
+    #[error("the index at {url} is empty: create it with a config.json first (registry-worker creates its local default index itself)")]
+    EmptyRemote {
+        /// The remote.
+        url: String,
+    },
+    /// The configured branch does not exist on a remote that has other references.
+    #[error("the index at {url} has no branch {branch:?} (it has: {available}); set the index branch to the one Cargo reads")]
+    MissingBranch {
+        /// The remote.
+        url: String,
+        /// The branch asked for.
+        branch: String,
+        /// The branches the remote has.
+        available: String,
+    },
+    /// No branch was configured and the remote's `HEAD` names none.
+    #[error("the index at {url} has no default branch (its HEAD names none; it has: {available}); set the index branch explicitly")]
+    NoDefaultBranch {
+        /// The remote.
+        url: String,
+        /// The branches the remote has.
+        available: String,
+    },
     /// A git operation failed.
     #[error("{action} ({url}): {source}")]
     Git {
@@ -181,6 +222,8 @@ pub struct Prepared {
 pub struct IndexRepo {
     repo: Repository,
     config: RepoConfig,
+    /// The branch in use, once known: the configured one, or the remote's default.
+    branch: OnceLock<String>,
 }
 
 impl std::fmt::Debug for IndexRepo {
@@ -191,7 +234,21 @@ impl std::fmt::Debug for IndexRepo {
 
 fn git_err(action: impl Into<String>, url: &str) -> impl FnOnce(git2::Error) -> RepoError + '_ {
     let action = action.into();
-    move |source| RepoError::Git { action, url: url.to_owned(), source }
+    move |source| RepoError::Git { action, url: shown(url), source: redact_git(source) }
+}
+
+/// A URL as errors show it: credentials redacted.
+fn shown(url: &str) -> String {
+    redact::redact(url).into_owned()
+}
+
+/// libgit2's error with any credentials in its message redacted (some transports echo the
+/// URL).
+fn redact_git(error: git2::Error) -> git2::Error {
+    match redact::redact(error.message()) {
+        std::borrow::Cow::Borrowed(_) => error,
+        std::borrow::Cow::Owned(message) => git2::Error::new(error.code(), error.class(), message),
+    }
 }
 
 fn callbacks(credentials: &Credentials) -> RemoteCallbacks<'_> {
@@ -200,6 +257,7 @@ fn callbacks(credentials: &Credentials) -> RemoteCallbacks<'_> {
     callbacks.credentials(move |url, username_from_url, allowed| {
         attempts += 1;
         if attempts > 3 {
+            let url = redact::redact(url);
             return Err(git2::Error::from_str(&format!(
                 "authentication to {url} failed: check INDEX_GIT_USERNAME / INDEX_GIT_PASSWORD or INDEX_GIT_SSH_KEY"
             )));
@@ -219,6 +277,7 @@ fn callbacks(credentials: &Credentials) -> RemoteCallbacks<'_> {
         if allowed.contains(CredentialType::DEFAULT) {
             return Cred::default();
         }
+        let url = redact::redact(url);
         Err(git2::Error::from_str(&format!(
             "{url} asks for credentials and none are configured: set INDEX_GIT_USERNAME and INDEX_GIT_PASSWORD, or INDEX_GIT_SSH_KEY"
         )))
@@ -238,7 +297,11 @@ impl IndexRepo {
             Repository::init_bare(&config.path)
                 .map_err(git_err("creating the index clone", &path))?
         };
-        let index = IndexRepo { repo, config };
+        let branch = OnceLock::new();
+        if let Some(configured) = &config.branch {
+            let _ = branch.set(configured.clone());
+        }
+        let index = IndexRepo { repo, config, branch };
         index.fetch()?;
         Ok(index)
     }
@@ -248,32 +311,72 @@ impl IndexRepo {
         &self.config
     }
 
+    /// The branch in use: the configured one, or the remote's default once a fetch found
+    /// it. `None` before that (an empty remote has none).
+    pub fn branch(&self) -> Option<&str> {
+        self.branch.get().map(String::as_str)
+    }
+
     fn local_branch(&self) -> String {
-        format!("refs/heads/{}", self.config.branch)
+        format!("refs/heads/{}", self.branch().unwrap_or("master"))
     }
 
     fn tracking_branch(&self) -> String {
-        format!("refs/remotes/origin/{}", self.config.branch)
+        format!("refs/remotes/origin/{}", self.branch().unwrap_or("master"))
     }
 
     /// Fetches the remote branch and moves the local branch to it, discarding local commits
-    /// that were never pushed. Returns the remote's head, `None` for an empty remote.
+    /// that were never pushed. Returns the remote's head, `None` for an empty remote (one
+    /// without any branch). A remote that has branches but not the configured one is an
+    /// error, never "empty": treating it so would start a second index nobody reads.
     pub fn fetch(&self) -> Result<Option<Oid>, RepoError> {
         let url = &self.config.url;
         let mut remote = self.repo.remote_anonymous(url).map_err(git_err("opening remote", url))?;
         let mut options = FetchOptions::new();
         options.remote_callbacks(callbacks(&self.config.credentials));
-        let refspec = format!("+{}:{}", self.local_branch(), self.tracking_branch());
-        match remote.fetch(&[&refspec], Some(&mut options), None) {
-            Ok(()) => {}
-            // An empty remote has no branch to fetch yet.
-            Err(err)
-                if err.code() == git2::ErrorCode::NotFound
-                    || err.message().contains("couldn't find remote ref") =>
-            {
-                return Ok(None);
+        options.prune(git2::FetchPrune::On);
+        // Every branch (an index has one or two), so that a missing branch can be told from
+        // an empty remote and the remote's default branch found in the same round trip.
+        let refspec = "+refs/heads/*:refs/remotes/origin/*";
+        remote
+            .fetch(&[refspec], Some(&mut options), None)
+            .map_err(git_err("fetching the index", url))?;
+        if self.branch().is_none() {
+            let default = remote.default_branch().ok().and_then(|b| {
+                b.as_str().and_then(|b| b.strip_prefix("refs/heads/")).map(str::to_owned)
+            });
+            if let Some(default) = default {
+                let _ = self.branch.set(default);
             }
-            Err(err) => return Err(git_err(format!("fetching {}", self.config.branch), url)(err)),
+        }
+        let mut branches = Vec::new();
+        let references = self
+            .repo
+            .references_glob("refs/remotes/origin/*")
+            .map_err(git_err("listing the fetched branches", url))?;
+        for reference in references {
+            let reference = reference.map_err(git_err("listing the fetched branches", url))?;
+            if let Some(name) =
+                reference.name().and_then(|n| n.strip_prefix("refs/remotes/origin/"))
+            {
+                branches.push(name.to_owned());
+            }
+        }
+        if branches.is_empty() {
+            return Ok(None);
+        }
+        let Some(branch) = self.branch() else {
+            return Err(RepoError::NoDefaultBranch {
+                url: shown(url),
+                available: branches.join(", "),
+            });
+        };
+        if !branches.iter().any(|b| b == branch) {
+            return Err(RepoError::MissingBranch {
+                url: shown(url),
+                branch: branch.to_owned(),
+                available: branches.join(", "),
+            });
         }
         let head = match self.repo.find_reference(&self.tracking_branch()) {
             Ok(reference) => reference.target(),
@@ -314,6 +417,20 @@ impl IndexRepo {
         tree: Option<&git2::Tree<'_>>,
         path: &str,
     ) -> Result<Option<String>, RepoError> {
+        match self.read_bytes_in(tree, path)? {
+            Some(bytes) => Ok(Some(
+                String::from_utf8(bytes)
+                    .map_err(|_| RepoError::NotUtf8 { path: path.to_owned() })?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    fn read_bytes_in(
+        &self,
+        tree: Option<&git2::Tree<'_>>,
+        path: &str,
+    ) -> Result<Option<Vec<u8>>, RepoError> {
         let Some(tree) = tree else { return Ok(None) };
         let entry = match tree.get_path(Path::new(path)) {
             Ok(entry) => entry,
@@ -324,9 +441,7 @@ impl IndexRepo {
             .repo
             .find_blob(entry.id())
             .map_err(git_err(format!("reading {path}"), &self.config.url))?;
-        let text = std::str::from_utf8(blob.content())
-            .map_err(|_| RepoError::NotUtf8 { path: path.to_owned() })?;
-        Ok(Some(text.to_owned()))
+        Ok(Some(blob.content().to_vec()))
     }
 
     /// A file at the local head, by its path in the index.
@@ -373,27 +488,41 @@ impl IndexRepo {
         edits: &[Edit],
         message: &str,
     ) -> Result<Option<Prepared>, RepoError> {
-        self.fetch()?;
+        if self.fetch()?.is_none() {
+            // Never a root commit from a job: it would hold crate files and no config.json.
+            return Err(RepoError::EmptyRemote { url: shown(&self.config.url) });
+        }
         let url = &self.config.url;
         let base = self.head_tree()?;
-        let mut originals: BTreeMap<String, Option<String>> = BTreeMap::new();
+        let mut originals: BTreeMap<String, Option<Vec<u8>>> = BTreeMap::new();
         let mut contents: BTreeMap<String, Option<String>> = BTreeMap::new();
         for edit in edits {
             let path = edit.crate_name()?.index_path();
             if !originals.contains_key(&path) {
-                originals.insert(path.clone(), self.read_in(base.as_ref(), &path)?);
+                originals.insert(path.clone(), self.read_bytes_in(base.as_ref(), &path)?);
             }
-            let current = match contents.get(&path) {
-                Some(text) => text.clone(),
-                None => originals.get(&path).cloned().flatten(),
+            let new = if edit.reads_current() {
+                let current = match contents.get(&path) {
+                    Some(text) => text.clone(),
+                    None => match originals.get(&path).cloned().flatten() {
+                        Some(bytes) => Some(
+                            String::from_utf8(bytes)
+                                .map_err(|_| RepoError::NotUtf8 { path: path.clone() })?,
+                        ),
+                        None => None,
+                    },
+                };
+                edit.apply(current.as_deref())?
+            } else {
+                edit.apply(None)?
             };
-            contents.insert(path, edit.apply(current.as_deref())?);
+            contents.insert(path, new);
         }
         let mut builder = TreeUpdateBuilder::new();
         let mut changed = false;
         for (path, content) in &contents {
             let original = originals.get(path).cloned().flatten();
-            if *content == original {
+            if content.as_ref().map(String::as_bytes) == original.as_deref() {
                 continue;
             }
             changed = true;
@@ -488,11 +617,12 @@ impl IndexRepo {
             .output()
             .map_err(|e| RepoError::Git {
                 action: "running `git push` (is git installed?)".into(),
-                url: url.clone(),
+                url: shown(url),
                 source: git2::Error::from_str(&e.to_string()),
             })?;
         let stdout = String::from_utf8_lossy(&output.stdout);
         let stderr = String::from_utf8_lossy(&output.stderr);
+        let stderr = redact::redact(&stderr);
         // Porcelain status lines: `<flag>\t<from>:<to>\t<summary>`; `!` is a rejection.
         let statuses: Vec<(char, &str, &str)> = stdout
             .lines()
@@ -512,12 +642,12 @@ impl IndexRepo {
                 Ok(())
             }
             Some((_, _, summary)) => Err(RepoError::PushRejected {
-                url: url.clone(),
+                url: shown(url),
                 reference: branch,
                 message: format!("{summary} {}", stderr.trim()).trim().to_owned(),
             }),
             None => Err(RepoError::PushRejected {
-                url: url.clone(),
+                url: shown(url),
                 reference: branch,
                 message: format!("`git push` reported no status for the branch: {}", stderr.trim()),
             }),
@@ -541,12 +671,16 @@ impl IndexRepo {
             remote.push(&[&refspec], Some(&mut options)).map_err(|source| {
                 if source.code() == git2::ErrorCode::NotFastForward {
                     RepoError::PushRejected {
-                        url: url.clone(),
+                        url: shown(url),
                         reference: branch.clone(),
-                        message: source.message().to_owned(),
+                        message: redact::redact(source.message()).into_owned(),
                     }
                 } else {
-                    RepoError::Git { action: format!("pushing {branch}"), url: url.clone(), source }
+                    RepoError::Git {
+                        action: format!("pushing {branch}"),
+                        url: shown(url),
+                        source: redact_git(source),
+                    }
                 }
             })?;
         }
@@ -554,14 +688,14 @@ impl IndexRepo {
             statuses.iter().find(|(_, status)| status.is_some())
         {
             return Err(RepoError::PushRejected {
-                url: url.clone(),
+                url: shown(url),
                 reference: reference.clone(),
-                message: message.clone(),
+                message: redact::redact(message).into_owned(),
             });
         }
         if !statuses.iter().any(|(reference, _)| *reference == branch) {
             return Err(RepoError::PushRejected {
-                url: url.clone(),
+                url: shown(url),
                 reference: branch,
                 message: "the remote did not report the reference as updated".into(),
             });

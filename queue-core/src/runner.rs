@@ -606,7 +606,7 @@ impl<S: Storage + ?Sized> Worker<S> {
                 Err(err) => {
                     shared.emit(&Event::StorageFailed {
                         queue: self.queue.clone(),
-                        error: err.to_string(),
+                        error: redact::redact(&err.to_string()).into_owned(),
                     });
                     if self.drain {
                         if let Ok(mut slot) = shared.drain_error.lock() {
@@ -657,8 +657,14 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
-/// Cuts `error` to at most [`MAX_ERROR_LEN`] bytes on a character boundary.
-pub(crate) fn truncate_error(mut error: String) -> String {
+/// The text kept of a job's error: secrets redacted (credentials in URLs, password
+/// parameters), then cut to at most [`MAX_ERROR_LEN`] bytes on a character boundary.
+/// Redacting first matters: a cut could leave half a URL the redactor no longer recognises.
+pub(crate) fn truncate_error(error: String) -> String {
+    let mut error = match redact::redact(&error) {
+        std::borrow::Cow::Borrowed(_) => error,
+        std::borrow::Cow::Owned(redacted) => redacted,
+    };
     if error.len() > MAX_ERROR_LEN {
         const MARK: &str = "... (truncated)";
         let mut end = MAX_ERROR_LEN - MARK.len();

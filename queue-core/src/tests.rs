@@ -31,6 +31,13 @@ fn long_errors_are_cut_on_a_character_boundary() {
     assert!(cut.len() <= MAX_ERROR_LEN);
     assert!(cut.ends_with("... (truncated)"));
     assert_eq!(truncate_error("short".into()), "short");
+    // Redacted before the cut, so a URL cut in half can't keep its password.
+    let long = format!(
+        "{} fetching https://bot:T0KEN@git.example.com/index.git",
+        "x".repeat(MAX_ERROR_LEN - 40)
+    );
+    let cut = truncate_error(long);
+    assert!(!cut.contains("T0KEN") && !cut.contains("bot:"), "{cut}");
 }
 
 #[test]

@@ -31,7 +31,8 @@ pub enum Error {
     /// A job could not be serialized.
     #[error(transparent)]
     Storage(#[from] StorageError),
-    /// The database URL names no supported backend.
+    /// The database URL names no supported backend. Holds the URL with its credentials
+    /// redacted.
     #[error("unsupported database URL {0:?}: expected postgres://... (or postgresql://...) for PostgreSQL, or a SQLite file path (optionally sqlite://PATH)")]
     UnsupportedUrl(String),
     /// The pool is too small for the number of workers requested.
@@ -48,16 +49,5 @@ impl From<Error> for StorageError {
             Error::Storage(inner) => inner,
             other => StorageError::backend(other),
         }
-    }
-}
-
-/// Hides the password of a database URL, for messages and logs.
-pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
     }
 }

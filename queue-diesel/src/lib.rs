@@ -23,7 +23,7 @@ mod sqlite;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use error::{redact as redact_url, Error};
+pub use error::Error;
 pub use open::{AnyStorage, DatabaseUrl};
 pub use pg::{
     enqueue_pg, run_pg_migrations, PgConfig, PgStorage, NOTIFY_CHANNEL, PG_CLAIM_SQL, PG_MIGRATIONS,

@@ -11,8 +11,8 @@ use crate::error::Error;
 use crate::pg::{PgConfig, PgStorage};
 use crate::sqlite::{SqliteConfig, SqliteStorage};
 
-/// Which backend a database URL names.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which backend a database URL names. `Debug` redacts credentials.
+#[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     /// `postgres://...` or `postgresql://...`.
     Postgres(String),
@@ -28,9 +28,20 @@ impl DatabaseUrl {
         } else if let Some(path) = url.strip_prefix("sqlite://") {
             Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
         } else if url.is_empty() || url.contains("://") {
-            Err(Error::UnsupportedUrl(url.to_owned()))
+            Err(Error::UnsupportedUrl(redact::redact(url).into_owned()))
         } else {
             Ok(DatabaseUrl::Sqlite(PathBuf::from(url)))
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatabaseUrl::Postgres(url) => {
+                f.debug_tuple("Postgres").field(&redact::Redacted(url)).finish()
+            }
+            DatabaseUrl::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
         }
     }
 }

@@ -15,7 +15,7 @@ use queue_core::{
     ClaimedJob, JobFilter, JobId, JobInfo, NewJob, Outcome, Storage, StorageError, Waker,
 };
 
-use crate::error::{redact, Error};
+use crate::error::Error;
 
 /// The migrations of the PostgreSQL job table.
 pub const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -38,8 +38,8 @@ diesel::table! {
     }
 }
 
-/// Settings of a [`PgStorage`].
-#[derive(Debug, Clone)]
+/// Settings of a [`PgStorage`]. `Debug` shows the URL with its credentials redacted.
+#[derive(Clone)]
 pub struct PgConfig {
     /// `postgres://user:password@host:port/database`.
     pub url: String,
@@ -51,6 +51,17 @@ pub struct PgConfig {
     pub connection_timeout: Duration,
     /// How often the listening connection checks for notifications.
     pub listen_interval: Duration,
+}
+
+impl std::fmt::Debug for PgConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgConfig")
+            .field("url", &redact::Redacted(&self.url))
+            .field("pool_size", &self.pool_size)
+            .field("connection_timeout", &self.connection_timeout)
+            .field("listen_interval", &self.listen_interval)
+            .finish()
+    }
 }
 
 impl PgConfig {
@@ -94,7 +105,10 @@ impl PgStorage {
             // and diesel's manager drops connections it saw break.
             .test_on_check_out(false)
             .build(manager)
-            .map_err(|source| Error::Pool { url: redact(&config.url), source })?;
+            .map_err(|source| Error::Pool {
+                url: redact::redact(&config.url).into_owned(),
+                source,
+            })?;
         Ok(PgStorage { pool, config })
     }
 
@@ -112,7 +126,10 @@ impl PgStorage {
     fn conn(
         &self,
     ) -> Result<diesel::r2d2::PooledConnection<ConnectionManager<PgConnection>>, Error> {
-        self.pool.get().map_err(|source| Error::Pool { url: redact(&self.config.url), source })
+        self.pool.get().map_err(|source| Error::Pool {
+            url: redact::redact(&self.config.url).into_owned(),
+            source,
+        })
     }
 }
 
@@ -548,7 +565,7 @@ impl Drop for Listener {
 
 fn listen_connection(url: &str) -> Result<PgConnection, Error> {
     let mut conn = PgConnection::establish(url)
-        .map_err(|source| Error::Connect { url: redact(url), source })?;
+        .map_err(|source| Error::Connect { url: redact::redact(url).into_owned(), source })?;
     diesel::sql_query(format!("LISTEN {NOTIFY_CHANNEL}")).execute(&mut conn)?;
     Ok(conn)
 }

@@ -93,28 +93,65 @@ impl IndexContext {
     /// Makes `name`'s index file equal to the database's view, in one commit named
     /// `message`, pushed and verified. No commit when the file is already right.
     pub fn sync_crate(&self, name: &str, message: &str) -> Result<Applied, RegistryError> {
-        self.sync_crates(&[name], message)
+        let mut synced = self.sync_crates(&[name], message)?;
+        match synced.failed.pop() {
+            Some((_, err)) => Err(err),
+            None => Ok(synced.applied),
+        }
     }
 
     /// Makes each crate's index file equal to the database's view, all in one commit and
     /// one push. No commit when every file is already right.
-    pub fn sync_crates(&self, names: &[&str], message: &str) -> Result<Applied, RegistryError> {
+    ///
+    /// A crate whose edit can't be built (an invalid name, a corrupt database row) is left
+    /// out and reported in [`CrateSync::failed`]; the others are committed and pushed
+    /// without it. `Err` means the commit or push itself failed, for every crate.
+    pub fn sync_crates(&self, names: &[&str], message: &str) -> Result<CrateSync, RegistryError> {
         let mut edits = Vec::with_capacity(names.len());
+        let mut failed = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
-        for name in names {
-            let name = CrateName::new(name)?;
-            if !seen.insert(name.canonical()) {
-                continue;
-            }
-            edits.push(match self.expected(&name)? {
-                Some((real_name, lines)) if !lines.is_empty() => {
-                    Edit::Replace { name: real_name, lines }
+        for given in names {
+            match self.crate_edit(given) {
+                Ok(edit) => {
+                    if seen.insert(edit.crate_name().map(|n| n.canonical()).unwrap_or_default()) {
+                        edits.push(edit);
+                    }
                 }
-                _ => Edit::Delete { name },
-            });
+                Err(err) => failed.push(((*given).to_owned(), err)),
+            }
         }
-        Ok(self.with_repo(|repo| repo.apply_with_message(&edits, message))?)
+        let applied = if edits.is_empty() {
+            Applied::Unchanged
+        } else {
+            self.with_repo(|repo| repo.apply_with_message(&edits, message))?
+        };
+        Ok(CrateSync { applied, failed })
     }
+
+    /// The edit that makes `name`'s file what the database says, checked to apply.
+    fn crate_edit(&self, name: &str) -> Result<Edit, RegistryError> {
+        let name = CrateName::new(name)?;
+        let edit = match self.expected(&name)? {
+            Some((real_name, lines)) if !lines.is_empty() => {
+                Edit::Replace { name: real_name, lines }
+            }
+            _ => Edit::Delete { name },
+        };
+        // A Replace reads nothing; building its text now keeps a bad line from failing the
+        // whole commit later.
+        edit.apply(None)?;
+        Ok(edit)
+    }
+}
+
+/// What [`IndexContext::sync_crates`] did.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct CrateSync {
+    /// The commit holding every crate that could be synced, or `Unchanged`.
+    pub applied: Applied,
+    /// The crates left out, by the name they were asked for, with the reason.
+    pub failed: Vec<(String, RegistryError)>,
 }
 
 macro_rules! index_job {
@@ -178,34 +215,36 @@ index_job!(
 /// How many pending index jobs one commit and one push may cover.
 pub const INDEX_BATCH_SIZE: usize = 100;
 
-/// Syncs the crates of a batch of index jobs in one commit and one push. A crate whose name
-/// is invalid fails on its own; the others share the push's fate: each job is done only
-/// once the push that holds its change succeeded.
+/// Syncs the crates of a batch of index jobs in one commit and one push. Each job gets its
+/// own outcome: a crate whose edit can't be built fails its own jobs only, and the others
+/// share the push's fate: each job is done only once the push that holds its change
+/// succeeded.
 fn run_index_batch(jobs: Vec<(&str, String)>, ctx: &IndexContext) -> Vec<anyhow::Result<()>> {
-    let mut results: Vec<Option<anyhow::Result<()>>> = jobs
-        .iter()
-        .map(|(name, _)| CrateName::new(name).err().map(|e| Err(anyhow::Error::new(e))))
-        .collect();
-    let valid: Vec<usize> = (0..jobs.len()).filter(|&i| results[i].is_none()).collect();
-    if !valid.is_empty() {
-        let names: Vec<&str> = valid.iter().map(|&i| jobs[i].0).collect();
-        let message = match valid.as_slice() {
-            [one] => jobs[*one].1.clone(),
-            many => {
-                let mut message = format!("Update the index for {} jobs\n\n", many.len());
-                for &i in many {
-                    message.push_str(&jobs[i].1);
-                    message.push('\n');
-                }
-                message
+    let names: Vec<&str> = jobs.iter().map(|(name, _)| *name).collect();
+    let message = match jobs.as_slice() {
+        [(_, one)] => one.clone(),
+        many => {
+            let mut message = format!("Update the index for {} jobs\n\n", many.len());
+            for (_, describe) in many {
+                message.push_str(describe);
+                message.push('\n');
             }
-        };
-        let outcome = ctx.sync_crates(&names, &message).map_err(|e| format!("{e}"));
-        for i in valid {
-            results[i] = Some(outcome.as_ref().map(|_| ()).map_err(|e| anyhow::anyhow!("{e}")));
+            message
+        }
+    };
+    match ctx.sync_crates(&names, &message) {
+        Ok(synced) => names
+            .iter()
+            .map(|name| match synced.failed.iter().find(|(failed, _)| failed == name) {
+                Some((_, err)) => Err(anyhow::anyhow!("{err}")),
+                None => Ok(()),
+            })
+            .collect(),
+        Err(err) => {
+            let text = err.to_string();
+            names.iter().map(|_| Err(anyhow::anyhow!("{text}"))).collect()
         }
     }
-    results.into_iter().map(|r| r.unwrap_or_else(|| Err(anyhow::anyhow!("not run")))).collect()
 }
 
 /// Registers the three index jobs on `runner`, with one worker on [`INDEX_QUEUE`].

@@ -27,8 +27,8 @@ mod reconcile;
 pub use db::{RegistryConnection, PG_REGISTRY_MIGRATIONS, SQLITE_REGISTRY_MIGRATIONS};
 pub use error::RegistryError;
 pub use jobs::{
-    register_index_jobs, Database, IndexContext, PublishJob, UnyankJob, YankJob, INDEX_BATCH_SIZE,
-    INDEX_QUEUE,
+    register_index_jobs, CrateSync, Database, IndexContext, PublishJob, UnyankJob, YankJob,
+    INDEX_BATCH_SIZE, INDEX_QUEUE,
 };
 pub use metadata::{
     MetadataError, MAX_DEPENDENCIES, MAX_FEATURES, MAX_FEATURE_NAME_LEN, MAX_FEATURE_VALUES,
@@ -39,4 +39,4 @@ pub use package::{
     publish_crate_file, read_crate_bytes, read_crate_file, write_crate_archive, CrateStore,
     PackageError, MAX_CRATE_SIZE, MAX_EXTENSION_HEADER, MAX_MANIFEST_SIZE, MAX_UNPACKED_SIZE,
 };
-pub use reconcile::{reconcile, Difference, Reconciliation};
+pub use reconcile::{reconcile, Difference, Reconciliation, Unchecked};

@@ -65,24 +65,74 @@ pub enum Difference {
 pub struct Reconciliation {
     /// Every difference, crate by crate.
     pub differences: Vec<Difference>,
+    /// Crates that could not be checked or repaired (an invalid name or a corrupt row in
+    /// the database), with the reason; every other crate was checked and, with `repair`,
+    /// repaired.
+    pub unchecked: Vec<Unchecked>,
     /// The repair commit, when a repair was asked for and something was wrong.
     pub repair: Option<Applied>,
 }
 
+/// A crate [`reconcile`] could not check.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Unchecked {
+    /// The crate's name as the database holds it.
+    pub krate: String,
+    /// Why.
+    pub error: String,
+}
+
+/// What the database says a crate's file must be.
+struct Expected {
+    name: CrateName,
+    real_name: CrateName,
+    lines: Vec<index_git::IndexLine>,
+    file: IndexFile,
+}
+
+fn expected_file(ctx: &IndexContext, name: &str) -> Result<Expected, RegistryError> {
+    let name = CrateName::new(name)?;
+    let (real_name, lines) = ctx.expected(&name)?.unwrap_or((name.clone(), Vec::new()));
+    let file = IndexFile::from_lines(real_name.clone(), lines.clone())?;
+    Ok(Expected { name, real_name, lines, file })
+}
+
 /// Compares every crate's index file with the database (after fetching the remote) and
 /// lists each difference; with `repair`, rewrites every differing file in one commit.
+/// A crate that can't be checked is reported in [`Reconciliation::unchecked`] and does not
+/// stop the others from being checked and repaired.
 pub fn reconcile(ctx: &IndexContext, repair: bool) -> Result<Reconciliation, RegistryError> {
     ctx.with_repo(|repo| repo.fetch())?;
     let mut differences = Vec::new();
+    let mut unchecked = Vec::new();
     let mut edits = Vec::new();
     let mut expected_paths = BTreeSet::new();
-    for name in ctx.database().crate_names()? {
-        let name = CrateName::new(&name)?;
+    for db_name in ctx.database().crate_names()? {
+        if let Ok(name) = CrateName::new(&db_name) {
+            expected_paths.insert(name.index_path());
+        }
+        let Expected { name, real_name, lines, file: expected } = match expected_file(ctx, &db_name)
+        {
+            Ok(expected) => expected,
+            Err(err) => {
+                unchecked.push(Unchecked { krate: db_name, error: err.to_string() });
+                continue;
+            }
+        };
         let path = name.index_path();
-        expected_paths.insert(path.clone());
-        let (real_name, lines) = ctx.expected(&name)?.unwrap_or((name.clone(), Vec::new()));
-        let expected = IndexFile::from_lines(real_name.clone(), lines.clone())?;
-        let actual_text = ctx.with_repo(|repo| repo.read_file(&path))?;
+        let actual_text = match ctx.with_repo(|repo| repo.read_file(&path)) {
+            Ok(text) => text,
+            Err(index_git::RepoError::NotUtf8 { .. }) => {
+                differences.push(Difference::Unreadable { path, error: "not UTF-8".into() });
+                edits.push(if lines.is_empty() {
+                    Edit::Delete { name: name.clone() }
+                } else {
+                    Edit::Replace { name: real_name, lines }
+                });
+                continue;
+            }
+            Err(err) => return Err(err.into()),
+        };
         let found = match &actual_text {
             None if lines.is_empty() => continue,
             None => {
@@ -158,5 +208,5 @@ pub fn reconcile(ctx: &IndexContext, repair: bool) -> Result<Reconciliation, Reg
     } else {
         None
     };
-    Ok(Reconciliation { differences, repair })
+    Ok(Reconciliation { differences, unchecked, repair })
 }

@@ -72,6 +72,23 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             for difference in &report.differences {
                 println!("{}", serde_json::to_string(difference)?);
             }
+            for unchecked in &report.unchecked {
+                eprintln!(
+                    "error: could not check {}: {}",
+                    unchecked.krate,
+                    redact::redact(&unchecked.error)
+                );
+            }
+            if !report.unchecked.is_empty() {
+                if report.repair.is_some() {
+                    println!("repaired {} differences in one commit", report.differences.len());
+                }
+                println!(
+                    "{} crates could not be checked; fix their rows in the database",
+                    report.unchecked.len()
+                );
+                return Ok(ExitCode::FAILURE);
+            }
             match (&report.repair, report.differences.is_empty()) {
                 (_, true) => {
                     println!("the index matches the database");
@@ -211,7 +228,7 @@ fn jobs(cli: &Cli, command: &JobsCommand) -> Result<ExitCode> {
                             "priority": j.priority,
                             "retries": j.retries,
                             "age_seconds": age(j).as_secs(),
-                            "last_error": j.last_error,
+                            "last_error": j.last_error.as_deref().map(|e| redact::redact(e)),
                             "runnable": j.run_at.is_some(),
                         })
                     })
@@ -227,6 +244,7 @@ fn jobs(cli: &Cli, command: &JobsCommand) -> Result<ExitCode> {
                 for j in &jobs {
                     let error =
                         j.last_error.as_deref().and_then(|e| e.lines().next()).unwrap_or("-");
+                    let error = redact::redact(error);
                     println!(
                         "{:>6}  {:<14} {:>5} {:>7}  {:<40} {error}",
                         j.id,

@@ -53,7 +53,8 @@ pub(crate) fn run(cli: &Cli) -> Result<ExitCode> {
             "the demo always uses the embedded default; DATABASE_URL and INDEX_URL are ignored"
         );
     }
-    let embedded = Cli { database_url: None, index_url: None, ..clone_cli(cli) };
+    let embedded =
+        Cli { database_url: None, index_url: None, index_branch: None, ..clone_cli(cli) };
     let registry = Registry::open(&embedded, &cli.data_dir, 4)?;
     registry.migrate()?;
     let samples_dir = registry.data_dir.join("samples");
@@ -146,6 +147,7 @@ fn clone_cli(cli: &Cli) -> Cli {
         data_dir: cli.data_dir.clone(),
         database_url: cli.database_url.clone(),
         index_url: cli.index_url.clone(),
+        index_branch: cli.index_branch.clone(),
         log_format: cli.log_format,
         command: crate::Command::Demo,
     }

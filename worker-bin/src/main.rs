@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Runs the registry's index jobs and its front-end operations.
-#[derive(Debug, Parser)]
+#[derive(Parser)]
 #[command(name = "registry-worker", version, about)]
 pub(crate) struct Cli {
     /// Directory of the embedded default: SQLite database, local index remote, index clone
@@ -24,17 +24,36 @@ pub(crate) struct Cli {
     #[arg(long, env = "REGISTRY_DATA_DIR", default_value = "./registry-data", global = true)]
     pub(crate) data_dir: PathBuf,
     /// `postgres://...` URL, or a SQLite file path (default: DATA_DIR/registry.sqlite3).
-    #[arg(long, env = "DATABASE_URL", global = true)]
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub(crate) database_url: Option<String>,
     /// The index's git URL (default: a bare repository in DATA_DIR, created on first use).
     /// Credentials come from INDEX_GIT_USERNAME / INDEX_GIT_PASSWORD or INDEX_GIT_SSH_KEY.
-    #[arg(long, env = "INDEX_URL", global = true)]
+    #[arg(long, env = "INDEX_URL", global = true, hide_env_values = true)]
     pub(crate) index_url: Option<String>,
+    /// The index branch Cargo reads (default: the branch the remote's HEAD names).
+    #[arg(long, env = "INDEX_BRANCH", global = true)]
+    pub(crate) index_branch: Option<String>,
     /// Log format on standard error; filter with RUST_LOG (default: info).
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     pub(crate) log_format: LogFormat,
     #[command(subcommand)]
     pub(crate) command: Command,
+}
+
+impl std::fmt::Debug for Cli {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        fn url(url: &Option<String>) -> Option<redact::Redacted<'_>> {
+            url.as_deref().map(redact::Redacted)
+        }
+        f.debug_struct("Cli")
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &url(&self.database_url))
+            .field("index_url", &url(&self.index_url))
+            .field("index_branch", &self.index_branch)
+            .field("log_format", &self.log_format)
+            .field("command", &self.command)
+            .finish()
+    }
 }
 
 /// How logs are written.
@@ -122,10 +141,26 @@ fn init_logging(format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
-        .with_writer(std::io::stderr);
+        .with_writer(|| RedactingWriter(std::io::stderr()));
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Standard error with secrets redacted from every log event: the last line of defence
+/// behind the redaction the libraries do themselves. An event arrives in one write.
+struct RedactingWriter<W>(W);
+
+impl<W: std::io::Write> std::io::Write for RedactingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        self.0.write_all(redact::redact(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
     }
 }
 
@@ -135,7 +170,7 @@ fn main() -> ExitCode {
     match commands::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", redact::redact(&format!("{err:#}")));
             ExitCode::FAILURE
         }
     }

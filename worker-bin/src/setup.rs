@@ -17,6 +17,7 @@ pub(crate) struct Registry {
     pub(crate) database: Database,
     pub(crate) store: CrateStore,
     pub(crate) index_url: String,
+    pub(crate) index_branch: Option<String>,
 }
 
 /// Runs `$body` with `$conn` bound to a connection of the registry's database.
@@ -56,7 +57,7 @@ impl Registry {
         };
         let parsed = DatabaseUrl::parse(&url)?;
         let storage = AnyStorage::open(&parsed, pool_size)
-            .with_context(|| format!("opening database {}", queue_diesel::redact_url(&url)))?;
+            .with_context(|| format!("opening database {}", redact::Redacted(&url)))?;
         let database = match &storage {
             AnyStorage::Postgres(s) => Database::Postgres(s.pool().clone()),
             AnyStorage::Sqlite(s) => Database::Sqlite(s.pool().clone()),
@@ -75,8 +76,14 @@ impl Registry {
                 format!("file://{}", path.display())
             }
         };
-        let registry =
-            Registry { data_dir, storage: Arc::new(storage), database, store, index_url };
+        let registry = Registry {
+            data_dir,
+            storage: Arc::new(storage),
+            database,
+            store,
+            index_url,
+            index_branch: cli.index_branch.clone(),
+        };
         Ok(registry)
     }
 
@@ -90,12 +97,22 @@ impl Registry {
         let clone = self.data_dir.join("index-clone");
         let first = !clone.join("HEAD").exists();
         if first {
-            tracing::info!(url = %self.index_url, path = %clone.display(), "cloning the index");
+            tracing::info!(
+                url = %redact::Redacted(&self.index_url),
+                path = %clone.display(),
+                "cloning the index"
+            );
         }
-        let repo = IndexRepo::open_or_clone(RepoConfig::new(self.index_url.clone(), clone))
-            .with_context(|| {
-                format!("opening the index {}; check INDEX_URL and its credentials", self.index_url)
-            })?;
+        let config = RepoConfig {
+            branch: self.index_branch.clone(),
+            ..RepoConfig::new(&self.index_url, clone)
+        };
+        let repo = IndexRepo::open_or_clone(config).with_context(|| {
+            format!(
+                "opening the index {}; check INDEX_URL, INDEX_BRANCH and the credentials",
+                redact::Redacted(&self.index_url)
+            )
+        })?;
         if first {
             tracing::info!("index cloned");
         }

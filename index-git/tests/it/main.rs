@@ -4,6 +4,7 @@
 
 mod edits;
 mod pushes;
+mod remotes;
 mod scale;
 
 use std::collections::BTreeMap;

@@ -22,8 +22,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use diesel::{Connection as _, PgConnection, RunQueryDsl as _};
 
-use crate::error::redact;
-
 /// The environment variable naming an existing server to use instead of a throwaway one.
 pub const TEST_DATABASE_URL: &str = "TEST_DATABASE_URL";
 
@@ -142,8 +140,10 @@ impl PgServer {
     }
 
     fn external(url: String) -> Result<PgServer, ServerError> {
-        PgConnection::establish(&url)
-            .map_err(|e| ServerError::Connection { url: redact(&url), message: e.to_string() })?;
+        PgConnection::establish(&url).map_err(|e| ServerError::Connection {
+            url: redact::redact(&url).into_owned(),
+            message: e.to_string(),
+        })?;
         Ok(PgServer { admin_url: url, external: true, base_dir: None, guardian: Mutex::new(None) })
     }
 
@@ -169,12 +169,14 @@ impl PgServer {
         let nanos =
             SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
         let name = format!("test_{}_{}_{}", std::process::id(), nanos, n);
-        let mut conn = PgConnection::establish(&self.admin_url).map_err(|e| {
-            ServerError::Connection { url: redact(&self.admin_url), message: e.to_string() }
-        })?;
+        let mut conn =
+            PgConnection::establish(&self.admin_url).map_err(|e| ServerError::Connection {
+                url: redact::redact(&self.admin_url).into_owned(),
+                message: e.to_string(),
+            })?;
         diesel::sql_query(format!("CREATE DATABASE \"{name}\"")).execute(&mut conn).map_err(
             |e| ServerError::Connection {
-                url: redact(&self.admin_url),
+                url: redact::redact(&self.admin_url).into_owned(),
                 message: format!("CREATE DATABASE {name}: {e}"),
             },
         )?;

@@ -1,4 +1,5 @@
-use super::{redact, with_database, ServerError};
+use super::{with_database, ServerError};
+use crate::{DatabaseUrl, Error, PgConfig};
 
 #[test]
 fn database_is_replaced_and_parameters_kept() {
@@ -15,8 +16,14 @@ fn database_is_replaced_and_parameters_kept() {
 
 #[test]
 fn passwords_are_not_printed() {
-    assert_eq!(redact("postgres://u:secret@db/app"), "postgres://u:***@db/app");
-    assert_eq!(redact("postgres://u@db/app"), "postgres://u@db/app");
+    let err = DatabaseUrl::parse("postgress://registry:s3cret@db/x").unwrap_err();
+    assert!(matches!(err, Error::UnsupportedUrl(_)));
+    assert!(!err.to_string().contains("s3cret") && !format!("{err:?}").contains("s3cret"), "{err}");
+    assert!(err.to_string().contains("postgress://***@db/x"), "{err}");
+    let url = DatabaseUrl::parse("postgres://u:s3cret@h1:5432,h2:5432/db").unwrap();
+    assert_eq!(format!("{url:?}"), "Postgres(\"postgres://***@h1:5432,h2:5432/db\")");
+    let config = PgConfig::new("postgres://u@db/app?password=s3cret");
+    assert!(!format!("{config:?}").contains("s3cret"), "{config:?}");
 }
 
 #[test]

@@ -1,0 +1,5 @@
+#![doc = include_str!("../README.md")]
+
+mod scan;
+
+pub use scan::{redact, Redacted, MASK};
