@@ -83,5 +83,14 @@ pub(crate) fn run_checks<S: Storage + ?Sized>(
             job_id: Some(worst.id.0),
         },
     };
-    Ok(vec![stalled_result, failing_result])
+    // Job arguments and errors may hold what a job was given or met: a page never carries
+    // a secret, whatever an older worker stored.
+    let results = [stalled_result, failing_result]
+        .into_iter()
+        .map(|mut result| {
+            result.summary = redact::redact(&result.summary).into_owned();
+            result
+        })
+        .collect();
+    Ok(results)
 }

@@ -18,11 +18,11 @@ use crate::checks::{run_checks, CheckResult};
 use crate::pager::{Pager, PagerError};
 
 /// Checks the index job queue and pages on-call when it is unhealthy.
-#[derive(Debug, Parser)]
+#[derive(Parser)]
 #[command(name = "registry-monitor", version, about)]
 pub(crate) struct Cli {
     /// `postgres://...` URL, or a SQLite file path (default: DATA_DIR/registry.sqlite3).
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
     /// Directory of the embedded default database.
     #[arg(long, env = "REGISTRY_DATA_DIR", default_value = "./registry-data")]
@@ -44,6 +44,20 @@ pub(crate) struct Cli {
     json: bool,
 }
 
+impl std::fmt::Debug for Cli {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cli")
+            .field("database_url", &self.database_url.as_deref().map(redact::Redacted))
+            .field("data_dir", &self.data_dir)
+            .field("max_job_time", &self.max_job_time)
+            .field("max_failures", &self.max_failures)
+            .field("routing_key", &self.routing_key.as_ref().map(|_| redact::MASK))
+            .field("pagerduty_url", &redact::Redacted(&self.pagerduty_url))
+            .field("json", &self.json)
+            .finish()
+    }
+}
+
 const COULD_NOT_RUN: u8 = 2;
 
 fn main() -> ExitCode {
@@ -51,7 +65,7 @@ fn main() -> ExitCode {
     match monitor(&cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", redact::redact(&format!("{err:#}")));
             ExitCode::from(COULD_NOT_RUN)
         }
     }
@@ -81,7 +95,7 @@ fn monitor(cli: &Cli) -> anyhow::Result<ExitCode> {
         match pager.report(result) {
             Ok(()) => {}
             Err(err @ PagerError::Rejected { .. }) => {
-                eprintln!("error: {err}");
+                eprintln!("error: {}", redact::redact(&err.to_string()));
                 return Ok(ExitCode::from(COULD_NOT_RUN));
             }
             Err(err) => return Err(err.into()),

@@ -78,7 +78,11 @@ impl Pager {
     pub(crate) fn report(&self, result: &CheckResult) -> Result<(), PagerError> {
         let event = self.event(result);
         if self.routing_key.is_none() {
-            println!("would send to {}: {event}", self.url);
+            println!(
+                "would send to {}: {}",
+                redact::Redacted(&self.url),
+                redact::redact(&event.to_string())
+            );
             return Ok(());
         }
         let mut delay = Duration::from_millis(500);
@@ -92,20 +96,26 @@ impl Pager {
                     }
                     let body = response.text().unwrap_or_default();
                     if status.as_u16() == 400 {
-                        return Err(PagerError::Rejected { url: self.url.clone(), body });
+                        return Err(PagerError::Rejected {
+                            url: redact::redact(&self.url).into_owned(),
+                            body: redact::redact(&body).into_owned(),
+                        });
                     }
                     last = format!("HTTP {status}: {body}");
                     if !(status.as_u16() == 429 || status.is_server_error()) {
                         break;
                     }
                 }
-                Err(err) => last = err.to_string(),
+                Err(err) => last = redact::redact(&err.to_string()).into_owned(),
             }
             if attempt < ATTEMPTS {
                 std::thread::sleep(delay);
                 delay *= 2;
             }
         }
-        Err(PagerError::Failed { url: self.url.clone(), reason: last })
+        Err(PagerError::Failed {
+            url: redact::redact(&self.url).into_owned(),
+            reason: redact::redact(&last).into_owned(),
+        })
     }
 }

@@ -223,3 +223,53 @@ fn a_running_job_is_not_counted() {
     })
     .unwrap();
 }
+
+/// Whatever an older worker stored in a job's error or arguments, and whatever the database
+/// URL holds, no password or token reaches stdout, stderr or a page.
+#[test]
+fn no_secret_reaches_the_output_or_a_page() {
+    let password = format!("Pw-Secret-{}", std::process::id());
+    let token = format!("Tok-Secret-{}", std::process::id());
+    let db = TestDatabase::new();
+    let storage = PgStorage::connect(PgConfig::new(db.url())).unwrap();
+    storage.migrate().unwrap();
+    storage.enqueue(&job(1)).unwrap();
+    let mut conn = db.connect();
+    diesel::sql_query(format!(
+        "UPDATE background_jobs SET retries = 9, created_at = now() - interval '1 hour', \
+         last_error = 'fetching master (https://bot:{token}@git.example.com/index.git): \
+         connect to postgres://registry:{password}@db/x?password={password} failed'"
+    ))
+    .execute(&mut conn)
+    .unwrap();
+    let url =
+        db.url().replacen("postgres://postgres@", &format!("postgres://postgres:{password}@"), 1);
+    assert!(url.contains(&password));
+    let pager = FakePagerDuty::start(vec![]);
+    let mut outputs = vec![
+        run(monitor(&url).args(["--pagerduty-url", &pager.url]).env("PAGERDUTY_ROUTING_KEY", "k")),
+        run(monitor(&url).arg("--json")),
+        run(&mut monitor(&url)),
+        run(&mut monitor(&format!("postgress://registry:{password}@db/x"))),
+        run(&mut monitor(&format!("postgres://registry:{password}@127.0.0.1:1/x"))),
+    ];
+    let bad_pager = format!("http://user:{token}@127.0.0.1:1/v2/enqueue?token={token}");
+    outputs.push(run(monitor(&url)
+        .args(["--pagerduty-url", &bad_pager])
+        .env("PAGERDUTY_ROUTING_KEY", "k")));
+    assert_eq!(outputs[0].status.code(), Some(1));
+    let bodies = pager.bodies();
+    assert_eq!(bodies.len(), 2);
+    let summary = bodies[1]["payload"]["summary"].as_str().unwrap().to_owned();
+    assert!(summary.contains("https://***@git.example.com"), "{summary}");
+    for output in &outputs {
+        for stream in [&output.stdout, &output.stderr] {
+            let text = String::from_utf8_lossy(stream);
+            assert!(!text.contains(&password) && !text.contains(&token), "{text}");
+        }
+    }
+    for body in bodies {
+        let text = body.to_string();
+        assert!(!text.contains(&password) && !text.contains(&token), "{text}");
+    }
+}

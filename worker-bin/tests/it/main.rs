@@ -1,6 +1,8 @@
 //! Tests that run the built `registry-worker` binary.
 #![allow(clippy::unwrap_used)]
 
+mod secrets;
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -62,10 +64,15 @@ fn demo_builds_a_registry_and_can_run_twice() {
     assert!(stdout(&second).contains("was published before"));
 }
 
-fn cargo_package(dir: &Path) -> std::path::PathBuf {
-    let root = dir.join("hello-index");
+pub(crate) fn cargo_package(dir: &Path) -> std::path::PathBuf {
+    cargo_package_version(dir, "0.1.0")
+}
+
+/// `cargo package` of the crate `hello-index` at `version`.
+pub(crate) fn cargo_package_version(dir: &Path, version: &str) -> std::path::PathBuf {
+    let root = dir.join(format!("hello-index-{version}"));
     std::fs::create_dir_all(root.join("src")).unwrap();
-    std::fs::write(root.join("Cargo.toml"), "[package]\nname = \"hello-index\"\nversion = \"0.1.0\"\nedition = \"2021\"\nlicense = \"MIT\"\ndescription = \"x\"\n").unwrap();
+    std::fs::write(root.join("Cargo.toml"), format!("[package]\nname = \"hello-index\"\nversion = \"{version}\"\nedition = \"2021\"\nlicense = \"MIT\"\ndescription = \"x\"\n")).unwrap();
     std::fs::write(root.join("src/lib.rs"), "pub fn hello() {}\n").unwrap();
     let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .args(["package", "--no-verify", "--allow-dirty", "--offline", "--quiet"])
@@ -74,7 +81,7 @@ fn cargo_package(dir: &Path) -> std::path::PathBuf {
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    root.join("target/package/hello-index-0.1.0.crate")
+    root.join(format!("target/package/hello-index-{version}.crate"))
 }
 
 #[test]
