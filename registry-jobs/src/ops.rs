@@ -28,6 +28,15 @@ pub struct PublishRequest {
     pub cksum: String,
 }
 
+impl PublishRequest {
+    /// Checks everything that would reach the index line: the name, the version, the
+    /// checksum, every dependency, feature, `links` and `rust-version`. [`publish`] does
+    /// this first; a server can call it before it reads any more of an upload.
+    pub fn validate(&self) -> Result<(CrateName, semver::Version), RegistryError> {
+        validate(self)
+    }
+}
+
 /// What [`publish`] recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Published {

@@ -449,6 +449,13 @@ pub fn publish_crate_file<C: RegistryConnection>(
     })
 }
 
+/// Reads a normalized `Cargo.toml` (as `cargo package` writes it into a `.crate`) into a
+/// publish request with checksum `cksum`. The request's values are checked when it is
+/// published ([`PublishRequest::validate`]).
+pub fn read_manifest(text: &str, cksum: &str) -> Result<PublishRequest, PackageError> {
+    parse_manifest(text, cksum.to_owned()).map_err(PackageError::Manifest)
+}
+
 fn parse_manifest(text: &str, cksum: String) -> Result<PublishRequest, String> {
     let manifest: toml::Table =
         toml::from_str(text).map_err(|e| format!("Cargo.toml is not valid TOML: {e}"))?;

@@ -22,7 +22,12 @@ const STEPS: &[Step] = &[
     Step { name: "invariants", run: check_invariants },
     Step { name: "test", run: test },
     Step { name: "doc", run: doc },
+    Step { name: "fuzz", run: fuzz_smoke },
 ];
+
+/// How long `cargo xtask ci` runs each fuzz target: enough to replay the seeds and every
+/// past crash and to catch a shallow new one.
+const FUZZ_SMOKE_SECONDS: u64 = 20;
 
 /// Runs every step in order, stopping at the first failure, and prints a summary.
 pub(crate) fn run(root: &Path) -> Result<()> {
@@ -197,6 +202,17 @@ fn doc(root: &Path) -> Result<()> {
             .args(["doc", "--workspace", "--no-deps", "--all-features", "--locked"])
             .env("RUSTDOCFLAGS", "-D warnings"),
     )
+}
+
+fn fuzz_smoke(root: &Path) -> Result<()> {
+    let targets: Vec<&'static str> = crate::fuzz::TARGETS.iter().map(|(t, _)| *t).collect();
+    for stats in crate::fuzz::run(root, &targets, FUZZ_SMOKE_SECONDS)? {
+        eprintln!(
+            "{}: {} executions in {:.0} s, no crash",
+            stats.target, stats.executions, stats.seconds
+        );
+    }
+    Ok(())
 }
 
 fn target_dir(root: &Path) -> PathBuf {

@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's own automation, one small binary with subcommands.
 //!
 //! * `cargo xtask ci` runs every check the project has, in order, and stops at the first failure.
+//! * `cargo xtask fuzz [--seconds N] [TARGET]` runs the fuzz targets in `fuzz/`.
 //! * `cargo xtask bench [--quick]` measures the queue and the index writer against their
 //!   limits, and writes `target/bench/results.json` and charts.
 //!
@@ -10,6 +11,7 @@
 #[cfg(feature = "bench")]
 mod bench;
 mod ci;
+mod fuzz;
 mod invariants;
 
 use std::path::{Path, PathBuf};
@@ -19,7 +21,10 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  ci              run every check: fmt, clippy, architecture invariants, tests, docs
+  ci              run every check: fmt, clippy, architecture invariants, tests, docs,
+                  a short run of every fuzz target
+  fuzz [--seconds N] [TARGET]
+                  fuzz every target (or TARGET) for N seconds each (default 60)
   bench [--quick] measure throughput, latency and costs; writes target/bench/
 ";
 
@@ -27,6 +32,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") if args.len() == 1 => ci::run(&project_root()),
+        Some("fuzz") => fuzz::command(&project_root(), &args[1..]),
         Some("bench") if args.len() == 1 || (args.len() == 2 && args[1] == "--quick") => {
             bench_command(&project_root(), args.len() == 2)
         }
