@@ -41,7 +41,9 @@ pub(crate) fn command(root: &Path, args: &[String]) -> Result<()> {
         match arg.as_str() {
             "--seconds" => {
                 let value = args.next().context("--seconds needs a number")?;
-                seconds = value.parse().with_context(|| format!("--seconds {value:?} is not a number"))?;
+                seconds = value
+                    .parse()
+                    .with_context(|| format!("--seconds {value:?} is not a number"))?;
             }
             name => {
                 if !TARGETS.iter().any(|(t, _)| *t == name) {
@@ -108,10 +110,13 @@ pub(crate) fn run(root: &Path, targets: &[&'static str], seconds: u64) -> Result
         let elapsed = started.elapsed().as_secs_f64();
         let log = String::from_utf8_lossy(&output.stderr);
         let log_file = work.join(format!("{target}.log"));
-        fs::write(&log_file, log.as_bytes()).with_context(|| format!("writing {}", log_file.display()))?;
+        fs::write(&log_file, log.as_bytes())
+            .with_context(|| format!("writing {}", log_file.display()))?;
         if !output.status.success() {
-            let crash: Vec<&str> = log.lines().filter(|l| l.contains("Test unit written to")).collect();
-            let tail: Vec<&str> = log.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
+            let crash: Vec<&str> =
+                log.lines().filter(|l| l.contains("Test unit written to")).collect();
+            let tail: Vec<&str> =
+                log.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
             bail!(
                 "the {target} fuzz target failed ({}):\n{}\n{}\nfull log: {}; add the input to fuzz/regressions/{target}/ and a regression test next to the code it broke",
                 output.status,

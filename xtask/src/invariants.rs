@@ -30,6 +30,21 @@ pub(crate) const RULES: &[Rule] = &[
         why: "queue-core is the storage-agnostic library other projects reuse",
     },
     Rule {
+        krate: "redact",
+        forbidden: &[
+            "diesel",
+            "git2",
+            "libgit2-sys",
+            "queue-core",
+            "queue-diesel",
+            "index-git",
+            "registry-jobs",
+            "regex",
+            "url",
+        ],
+        why: "redact is the leaf every crate uses for secrets: std only, nothing to audit",
+    },
+    Rule {
         krate: "index-git",
         forbidden: &["diesel", "queue-core", "queue-diesel", "registry-jobs"],
         why: "index-git knows nothing of jobs or databases",
