@@ -114,3 +114,54 @@ fn no_password_or_token_reaches_any_output_or_the_job_table() {
         }
     }
 }
+
+/// A real remote whose default branch is `main`: the worker follows its `HEAD`, and an
+/// explicit branch the remote lacks is an error that names the branches it has.
+#[test]
+fn the_worker_follows_a_main_branch_and_refuses_a_missing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = dir.path().join("index.git");
+    let config =
+        index_git::IndexConfig { dl: "https://dl.example/{crate}/{version}".into(), api: None };
+    index_git::create_index(&remote, "main", &config).unwrap();
+    let package = crate::cargo_package(dir.path());
+    let worker = |args: &[&str], branch: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_registry-worker"));
+        cmd.arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .env("INDEX_URL", format!("file://{}", remote.display()))
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null());
+        match branch {
+            Some(branch) => cmd.env("INDEX_BRANCH", branch),
+            None => cmd.env_remove("INDEX_BRANCH"),
+        };
+        cmd.output().unwrap()
+    };
+    assert!(worker(&["publish", package.to_str().unwrap()], None).status.success());
+    let run = worker(&["run", "--until-empty"], None);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let show = Command::new("git")
+        .arg("--git-dir")
+        .arg(&remote)
+        .args(["show", "main:he/ll/hello-index"])
+        .output()
+        .unwrap();
+    assert!(show.status.success(), "the crate is on main");
+    let branches = Command::new("git")
+        .arg("--git-dir")
+        .arg(&remote)
+        .args(["for-each-ref", "--format=%(refname)"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&branches.stdout).trim(), "refs/heads/main");
+    let check = worker(&["reconcile"], None);
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+
+    let wrong = worker(&["reconcile"], Some("master"));
+    assert_eq!(wrong.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(stderr.contains("has no branch \"master\" (it has: main)"), "{stderr}");
+}
