@@ -4,7 +4,7 @@ mod job;
 mod memory;
 mod retry;
 mod runner;
-mod storage;
+pub mod storage;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -16,9 +16,7 @@ pub use runner::{
     DrainReport, Event, Runner, RunnerConfig, RunnerError, RunningRunner, ShutdownReport,
     MAX_ERROR_LEN,
 };
-pub use storage::{
-    missing_outcome, ClaimedJob, JobFilter, JobInfo, Outcome, Storage, StorageError, Waker,
-};
+pub use storage::{JobInfo, Storage, StorageError};
 
 #[cfg(test)]
 mod tests;

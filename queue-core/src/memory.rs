@@ -114,19 +114,6 @@ impl Storage for MemoryStorage {
         Ok(Some(id))
     }
 
-    fn run_next(
-        &self,
-        filter: &JobFilter<'_>,
-        run: &mut dyn FnMut(&ClaimedJob) -> Outcome,
-    ) -> Result<Option<JobId>, StorageError> {
-        let mut id = None;
-        self.run_batch(filter, 1, &mut |jobs| {
-            id = jobs.first().map(|job| job.id);
-            jobs.iter().map(&mut *run).collect()
-        })?;
-        Ok(id)
-    }
-
     fn run_batch(
         &self,
         filter: &JobFilter<'_>,
@@ -177,13 +164,16 @@ impl Storage for MemoryStorage {
         }
         let mut release =
             Release { storage: self, ids: claimed.iter().map(|job| job.id).collect() };
-        let mut outcomes = run(&claimed).into_iter();
+        let outcomes = run(&claimed);
+        // A wrong count releases the claims (the guard still holds them) and records
+        // nothing.
+        crate::storage::check_outcomes(claimed.len(), &outcomes)?;
         release.ids.clear();
         drop(release);
         let mut state = self.state();
         let now = SystemTime::now();
-        for job in &claimed {
-            match outcomes.next().unwrap_or_else(crate::storage::missing_outcome) {
+        for (job, outcome) in claimed.iter().zip(outcomes) {
+            match outcome {
                 Outcome::Succeeded => {
                     state.jobs.remove(&job.id);
                 }

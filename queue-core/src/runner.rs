@@ -126,7 +126,6 @@ pub enum RunnerError {
     Thread(#[source] std::io::Error),
 }
 
-type Handler = Arc<dyn Fn(&serde_json::Value) -> Result<(), String> + Send + Sync>;
 type BatchHandler = Arc<dyn Fn(&[&serde_json::Value]) -> Vec<Result<(), String>> + Send + Sync>;
 type Hook = Arc<dyn Fn(&Event) + Send + Sync>;
 
@@ -134,7 +133,6 @@ struct Registered {
     queue: &'static str,
     max_retries: Option<u32>,
     batch_size: usize,
-    handler: Handler,
     batch: BatchHandler,
 }
 
@@ -195,13 +193,7 @@ impl<S: Storage + ?Sized> Runner<S> {
     /// Registers job type `J` with the context its jobs run in. The job type runs on
     /// `J::QUEUE`, which gets one worker unless [`Runner::workers`] says otherwise.
     pub fn register<J: Job>(mut self, context: impl Into<Arc<J::Context>>) -> Runner<S> {
-        let context: Arc<J::Context> = context.into();
-        let batch_context = Arc::clone(&context);
-        let handler: Handler = Arc::new(move |data: &serde_json::Value| {
-            let job = J::deserialize(data)
-                .map_err(|e| format!("job data does not deserialize as `{}`: {e}", J::JOB_NAME))?;
-            job.run(&context).map_err(|e| format!("{e:#}"))
-        });
+        let batch_context: Arc<J::Context> = context.into();
         let batch: BatchHandler = Arc::new(move |data: &[&serde_json::Value]| {
             let mut results: Vec<Result<(), String>> = Vec::with_capacity(data.len());
             let mut jobs = Vec::new();
@@ -235,7 +227,6 @@ impl<S: Storage + ?Sized> Runner<S> {
             queue: J::QUEUE,
             max_retries: J::MAX_RETRIES,
             batch_size: J::BATCH_SIZE.max(1),
-            handler,
             batch,
         };
         if self.jobs.insert(J::JOB_NAME, registered).is_some() && self.error.is_none() {
@@ -470,23 +461,8 @@ impl<S: Storage + ?Sized> Shared<S> {
         }
     }
 
-    /// Runs a claimed job and turns what happened into an [`Outcome`].
-    fn execute(&self, queue: &str, job: &ClaimedJob) -> Outcome {
-        self.started(queue, job);
-        let started = Instant::now();
-        let result = match (self.unrunnable(job), self.jobs.get(job.job_type.as_str()), &job.data) {
-            (Some(error), _, _) => Err(error),
-            (None, Some(r), Ok(data)) => match catch_unwind(AssertUnwindSafe(|| (r.handler)(data)))
-            {
-                Ok(result) => result,
-                Err(payload) => Err(format!("job panicked: {}", panic_message(payload.as_ref()))),
-            },
-            (None, _, _) => Err("job cannot be run".to_owned()),
-        };
-        self.finish(queue, job, result, started.elapsed())
-    }
-
-    /// Runs claimed jobs together: those of each job type through its batch handler.
+    /// Runs claimed jobs: those of each job type through its batch handler (a single job is
+    /// a batch of one), and returns exactly one outcome per job, in order.
     fn execute_batch(&self, queue: &str, jobs: &[ClaimedJob]) -> Vec<Outcome> {
         jobs.iter().for_each(|job| self.started(queue, job));
         let started = Instant::now();
@@ -509,7 +485,8 @@ impl<S: Storage + ?Sized> Shared<S> {
             let mut ran = match ran {
                 Ok(ran) => ran.into_iter(),
                 Err(payload) => {
-                    let error = format!("job batch panicked: {}", panic_message(payload.as_ref()));
+                    let what = if slots.len() == 1 { "job" } else { "job batch" };
+                    let error = format!("{what} panicked: {}", panic_message(payload.as_ref()));
                     vec![Err(error); slots.len()].into_iter()
                 }
             };
@@ -588,16 +565,10 @@ impl<S: Storage + ?Sized> Worker<S> {
         let unknown = JobFilter::AllExcept(&shared.all_types);
         while !shared.stop.load(Ordering::SeqCst) {
             let generation = shared.signal.generation();
-            let mut run = |job: &ClaimedJob| shared.execute(&self.queue, job);
-            let mut claimed = if self.batch_size > 1 {
-                let mut run_batch = |jobs: &[ClaimedJob]| shared.execute_batch(&self.queue, jobs);
-                shared.storage.run_batch(&filter, self.batch_size, &mut run_batch)
-            } else {
-                shared.storage.run_next(&filter, &mut run).map(|id| usize::from(id.is_some()))
-            };
+            let mut run = |jobs: &[ClaimedJob]| shared.execute_batch(&self.queue, jobs);
+            let mut claimed = shared.storage.run_batch(&filter, self.batch_size, &mut run);
             if self.sweeper && matches!(claimed, Ok(0)) {
-                claimed =
-                    shared.storage.run_next(&unknown, &mut run).map(|id| usize::from(id.is_some()));
+                claimed = shared.storage.run_batch(&unknown, self.batch_size, &mut run);
             }
             match claimed {
                 Ok(n) if n > 0 => continue,

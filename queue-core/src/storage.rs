@@ -9,7 +9,7 @@ use crate::job::{JobId, NewJob};
 /// Where jobs live. Implemented by backends (`queue-diesel` for PostgreSQL and SQLite,
 /// [`MemoryStorage`](crate::MemoryStorage) for tests).
 ///
-/// The claim is shaped as a callback, [`Storage::run_next`], so that a backend can either
+/// The claim is shaped as a callback, [`Storage::run_batch`], so that a backend can either
 /// hold its claim for the whole run (PostgreSQL: a transaction holding the row lock, so a
 /// worker that dies releases its job at once) or take a lease with an expiry and extend it
 /// while the job runs (SQLite).
@@ -28,34 +28,39 @@ pub trait Storage: Send + Sync + 'static {
         jobs.iter().map(|job| self.enqueue(job)).collect()
     }
 
-    /// Claims the runnable job that `filter` matches with the highest priority, oldest first
-    /// among equals, calls `run` with it, and records the [`Outcome`] `run` returns: the job
-    /// is deleted on success; on failure its retry count, time and error are stored and it
-    /// becomes runnable again after `retry_in` (never, for `None`).
+    /// The one claim: takes up to `max` (at least 1) runnable jobs that `filter` matches,
+    /// highest priority first and oldest first among equals, holds them while `run` runs
+    /// them, and records the [`Outcome`] `run` returns for each, in order: a job is deleted
+    /// on success; on failure its retry count, time and error are stored and it becomes
+    /// runnable again after `retry_in` (never, for `None`).
     ///
     /// A job is runnable when its retry time has come and no worker is running it.
-    /// Returns the claimed job's id, or `None` when nothing is runnable.
-    fn run_next(
-        &self,
-        filter: &JobFilter<'_>,
-        run: &mut dyn FnMut(&ClaimedJob) -> Outcome,
-    ) -> Result<Option<JobId>, StorageError>;
-
-    /// Like [`Storage::run_next`] for up to `max` jobs at once, in running order: `run` gets
-    /// the claimed jobs and returns one outcome per job, in order (a missing outcome counts
-    /// as a failure). Returns how many jobs were claimed; 0 when nothing is runnable. The
-    /// default claims one job through `run_next`.
+    /// Returns how many jobs were claimed; 0 when nothing is runnable.
+    ///
+    /// `run` must return exactly one outcome per job (the runner always does). When it does
+    /// not, or unwinds, nothing is recorded: the claims are released as a crashed worker's
+    /// would be, and the call fails with [`StorageError::Outcomes`] (see
+    /// [`check_outcomes`]).
     fn run_batch(
         &self,
         filter: &JobFilter<'_>,
         max: usize,
         run: &mut dyn FnMut(&[ClaimedJob]) -> Vec<Outcome>,
-    ) -> Result<usize, StorageError> {
-        let _ = max;
-        let claimed = self.run_next(filter, &mut |job| {
-            run(std::slice::from_ref(job)).into_iter().next().unwrap_or_else(missing_outcome)
+    ) -> Result<usize, StorageError>;
+
+    /// Claims and runs one job: [`Storage::run_batch`] with a batch of one. Returns the
+    /// claimed job's id, or `None` when nothing is runnable.
+    fn run_next(
+        &self,
+        filter: &JobFilter<'_>,
+        run: &mut dyn FnMut(&ClaimedJob) -> Outcome,
+    ) -> Result<Option<JobId>, StorageError> {
+        let mut id = None;
+        self.run_batch(filter, 1, &mut |jobs| {
+            id = jobs.first().map(|job| job.id);
+            jobs.iter().map(&mut *run).collect()
         })?;
-        Ok(usize::from(claimed.is_some()))
+        Ok(id)
     }
 
     /// How many jobs can run at once, when the backend has a limit (a connection pool).
@@ -99,13 +104,6 @@ impl<S: Storage + ?Sized> Storage for Arc<S> {
     }
     fn enqueue_batch(&self, jobs: &[NewJob]) -> Result<Vec<Option<JobId>>, StorageError> {
         (**self).enqueue_batch(jobs)
-    }
-    fn run_next(
-        &self,
-        filter: &JobFilter<'_>,
-        run: &mut dyn FnMut(&ClaimedJob) -> Outcome,
-    ) -> Result<Option<JobId>, StorageError> {
-        (**self).run_next(filter, run)
     }
     fn run_batch(
         &self,
@@ -188,11 +186,13 @@ pub enum Outcome {
     },
 }
 
-/// The outcome recorded for a claimed job that a batch returned no outcome for.
-pub fn missing_outcome() -> Outcome {
-    Outcome::Failed {
-        error: "the batch returned no outcome for this job".into(),
-        retry_in: Some(Duration::from_secs(60)),
+/// For storage implementers: fails unless `outcomes` has one outcome per claimed job, so
+/// that a [`Storage::run_batch`] records nothing it was not told.
+pub fn check_outcomes(claimed: usize, outcomes: &[Outcome]) -> Result<(), StorageError> {
+    if outcomes.len() == claimed {
+        Ok(())
+    } else {
+        Err(StorageError::Outcomes { claimed, outcomes: outcomes.len() })
     }
 }
 
@@ -252,6 +252,15 @@ pub enum StorageError {
         job_type: String,
         /// The serializer's error.
         source: serde_json::Error,
+    },
+    /// A claim's callback returned a different number of outcomes than jobs it was given;
+    /// nothing was recorded and the jobs were released.
+    #[error("{claimed} jobs were claimed but {outcomes} outcomes returned; the claims were released and nothing was recorded")]
+    Outcomes {
+        /// Jobs claimed.
+        claimed: usize,
+        /// Outcomes returned.
+        outcomes: usize,
     },
     /// The job is running and cannot be deleted now.
     #[error("job {0} is running now; delete it after it finished or failed")]

@@ -1,7 +1,8 @@
 use std::time::Duration;
 
 use crate::runner::truncate_error;
-use crate::{JobFilter, MemoryStorage, RetryPolicy, MAX_ERROR_LEN};
+use crate::storage::JobFilter;
+use crate::{MemoryStorage, RetryPolicy, MAX_ERROR_LEN};
 
 mod memory_conformance {
     crate::storage_conformance_tests!(|| (crate::MemoryStorage::new(), ()));

@@ -8,13 +8,14 @@
 //!   is a lease (`locked_until`) taken inside `BEGIN IMMEDIATE`, extended while the job runs,
 //!   and taken over by another worker once it expires.
 //!
-//! Both enqueue inside the caller's own transaction ([`enqueue_pg`], [`enqueue_sqlite`]),
-//! so a rolled-back request leaves no job behind. Migrations are embedded and applied by
-//! [`run_pg_migrations`] / [`run_sqlite_migrations`] (idempotent).
+//! [`enqueue`] queues a job on the caller's own `PgConnection` or `SqliteConnection`, inside
+//! the caller's transaction, so a rolled-back request leaves no job behind. The job table's
+//! migrations are embedded and applied by [`migrate`] (idempotent), on either connection.
 //!
 //! With the `testing` feature, [`testing`] provides a throwaway PostgreSQL server and one
 //! empty database per test, for the tests of any crate in the workspace.
 
+mod connection;
 mod error;
 mod open;
 mod pg;
@@ -23,11 +24,8 @@ mod sqlite;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+pub use connection::{enqueue, enqueue_new, migrate, JobConnection};
 pub use error::Error;
 pub use open::{AnyStorage, DatabaseUrl};
-pub use pg::{
-    enqueue_pg, run_pg_migrations, PgConfig, PgStorage, NOTIFY_CHANNEL, PG_CLAIM_SQL, PG_MIGRATIONS,
-};
-pub use sqlite::{
-    enqueue_sqlite, run_sqlite_migrations, SqliteConfig, SqliteStorage, SQLITE_MIGRATIONS,
-};
+pub use pg::{PgConfig, PgStorage};
+pub use sqlite::{SqliteConfig, SqliteStorage};

@@ -3,9 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use queue_core::{
-    ClaimedJob, JobFilter, JobId, JobInfo, NewJob, Outcome, Storage, StorageError, Waker,
-};
+use queue_core::storage::{ClaimedJob, JobFilter, Outcome, Waker};
+use queue_core::{JobId, JobInfo, NewJob, Storage, StorageError};
 
 use crate::error::Error;
 use crate::pg::{PgConfig, PgStorage};
@@ -95,13 +94,6 @@ impl Storage for AnyStorage {
     }
     fn enqueue_batch(&self, jobs: &[NewJob]) -> Result<Vec<Option<JobId>>, StorageError> {
         self.inner().enqueue_batch(jobs)
-    }
-    fn run_next(
-        &self,
-        filter: &JobFilter<'_>,
-        run: &mut dyn FnMut(&ClaimedJob) -> Outcome,
-    ) -> Result<Option<JobId>, StorageError> {
-        self.inner().run_next(filter, run)
     }
     fn run_batch(
         &self,

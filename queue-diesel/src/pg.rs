@@ -11,17 +11,16 @@ use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, Pool};
 use diesel::sql_types::{BigInt, Bool, Jsonb, Nullable, Text};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
-use queue_core::{
-    ClaimedJob, JobFilter, JobId, JobInfo, NewJob, Outcome, Storage, StorageError, Waker,
-};
+use queue_core::storage::{ClaimedJob, JobFilter, Outcome, Waker};
+use queue_core::{JobId, JobInfo, NewJob, Storage, StorageError};
 
 use crate::error::Error;
 
 /// The migrations of the PostgreSQL job table.
-pub const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+pub(crate) const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
 /// The channel `LISTEN`/`NOTIFY` wake-ups use.
-pub const NOTIFY_CHANNEL: &str = "queue_core_jobs";
+pub(crate) const NOTIFY_CHANNEL: &str = "queue_core_jobs";
 
 diesel::table! {
     background_jobs (id) {
@@ -115,7 +114,7 @@ impl PgStorage {
     /// Applies pending migrations of the job table; returns the versions applied.
     pub fn migrate(&self) -> Result<Vec<String>, Error> {
         let mut conn = self.conn()?;
-        run_pg_migrations(&mut conn)
+        run_migrations(&mut conn)
     }
 
     /// The connection pool, for the application's own queries.
@@ -134,25 +133,19 @@ impl PgStorage {
 }
 
 /// Applies pending job-table migrations on `conn`; returns the versions applied. Idempotent.
-pub fn run_pg_migrations(conn: &mut PgConnection) -> Result<Vec<String>, Error> {
+pub(crate) fn run_migrations(conn: &mut PgConnection) -> Result<Vec<String>, Error> {
     let applied =
         conn.run_pending_migrations(PG_MIGRATIONS).map_err(|e| Error::Migration(e.to_string()))?;
     Ok(applied.iter().map(ToString::to_string).collect())
 }
 
-/// Enqueues `job` on the caller's connection, inside the caller's transaction if one is
-/// open: a rollback removes the job with the caller's other changes.
-///
-/// Deduplicated jobs take a transaction-scoped advisory lock on the job's identity first,
-/// so concurrent enqueues of one job are serialised and leave at most one pending job.
-pub fn enqueue_pg(conn: &mut PgConnection, job: &NewJob) -> Result<Option<JobId>, Error> {
-    conn.transaction(|conn| insert_job(conn, job))
-}
+// Deduplicated enqueues take a transaction-scoped advisory lock on the job's identity
+// first, so concurrent enqueues of one job are serialised and leave at most one pending job.
 
 /// Advisory-lock class of deduplicated enqueues (the first key of the two-key lock).
 const DEDUP_LOCK_CLASS: i32 = 0x6a_6f_62; // "job"
 
-fn insert_job(conn: &mut PgConnection, job: &NewJob) -> Result<Option<JobId>, Error> {
+pub(crate) fn insert_job(conn: &mut PgConnection, job: &NewJob) -> Result<Option<JobId>, Error> {
     if job.deduplicated {
         diesel::sql_query(
             "SELECT pg_advisory_xact_lock($1, hashtext($2 || ':' || $3::jsonb::text))",
@@ -245,20 +238,14 @@ impl From<InfoRow> for JobInfo {
     }
 }
 
-/// The claim: the first runnable unlocked row in running order, among the job types bound
-/// as `$1` (a text array). Public so that operators and tests can `EXPLAIN` it.
-pub const PG_CLAIM_SQL: &str = CLAIM_TYPES;
-const CLAIM_TYPES: &str = "SELECT id, job_type, data, retries FROM background_jobs \
-    WHERE job_type = ANY($1) AND run_at <= now() \
-    ORDER BY priority DESC, id LIMIT 1 FOR UPDATE SKIP LOCKED";
-const CLAIM_ALL_EXCEPT: &str = "SELECT id, job_type, data, retries FROM background_jobs \
-    WHERE job_type <> ALL($1) AND run_at <= now() \
-    ORDER BY priority DESC, id LIMIT 1 FOR UPDATE SKIP LOCKED";
-
-/// The batch claim: like [`PG_CLAIM_SQL`], up to `$2` rows.
-const CLAIM_BATCH_TYPES: &str = "SELECT id, job_type, data, retries FROM background_jobs \
+/// The claim: up to `$2` runnable unlocked rows in running order, among the job types bound
+/// as `$1` (a text array). `testing::PG_CLAIM_SQL` lets tests `EXPLAIN` it.
+pub(crate) const CLAIM_BATCH_TYPES: &str =
+    "SELECT id, job_type, data, retries FROM background_jobs \
     WHERE job_type = ANY($1) AND run_at <= now() \
     ORDER BY priority DESC, id LIMIT $2 FOR UPDATE SKIP LOCKED";
+
+/// The claim of rows whose types are none of `$1`: rows no registered job type can run.
 const CLAIM_BATCH_ALL_EXCEPT: &str = "SELECT id, job_type, data, retries FROM background_jobs \
     WHERE job_type <> ALL($1) AND run_at <= now() \
     ORDER BY priority DESC, id LIMIT $2 FOR UPDATE SKIP LOCKED";
@@ -287,40 +274,6 @@ fn micros(d: Duration) -> i64 {
 }
 
 impl PgStorage {
-    fn run_next_inner(
-        &self,
-        filter: &JobFilter<'_>,
-        run: &mut dyn FnMut(&ClaimedJob) -> Outcome,
-    ) -> Result<Option<JobId>, Error> {
-        let mut conn = self.conn()?;
-        conn.transaction(|conn| {
-            let (sql, types) = match filter {
-                JobFilter::Types(types) => (CLAIM_TYPES, types),
-                JobFilter::AllExcept(types) => (CLAIM_ALL_EXCEPT, types),
-            };
-            let row: Option<ClaimRow> = diesel::sql_query(sql)
-                .bind::<diesel::sql_types::Array<Text>, _>(*types)
-                .get_result(conn)
-                .optional()?;
-            let Some(row) = row else { return Ok(None) };
-            let claimed = ClaimedJob {
-                id: JobId(row.id),
-                job_type: row.job_type,
-                data: Ok(row.data),
-                retries: u32::try_from(row.retries).unwrap_or(0),
-            };
-            match run(&claimed) {
-                Outcome::Succeeded => {
-                    diesel::delete(background_jobs::table.find(row.id)).execute(conn)?;
-                }
-                Outcome::Failed { error, retry_in } => {
-                    record_failure(conn, row.id, &error, retry_in)?;
-                }
-            }
-            Ok(Some(claimed.id))
-        })
-    }
-
     fn run_batch_inner(
         &self,
         filter: &JobFilter<'_>,
@@ -349,10 +302,13 @@ impl PgStorage {
             if claimed.is_empty() {
                 return Ok(0);
             }
-            let mut outcomes = run(&claimed).into_iter();
+            let outcomes = run(&claimed);
+            // A wrong count rolls the transaction back: the rows are unlocked, nothing is
+            // recorded.
+            queue_core::storage::check_outcomes(claimed.len(), &outcomes)?;
             let mut done = Vec::new();
-            for job in &claimed {
-                match outcomes.next().unwrap_or_else(queue_core::missing_outcome) {
+            for (job, outcome) in claimed.iter().zip(outcomes) {
+                match outcome {
                     Outcome::Succeeded => done.push(job.id.0),
                     Outcome::Failed { error, retry_in } => {
                         record_failure(conn, job.id.0, &error, retry_in)?;
@@ -403,7 +359,7 @@ impl PgStorage {
 impl Storage for PgStorage {
     fn enqueue(&self, job: &NewJob) -> Result<Option<JobId>, StorageError> {
         let mut conn = self.conn()?;
-        Ok(enqueue_pg(&mut conn, job)?)
+        Ok(crate::enqueue_new(&mut *conn, job)?)
     }
 
     fn enqueue_batch(&self, jobs: &[NewJob]) -> Result<Vec<Option<JobId>>, StorageError> {
@@ -442,14 +398,6 @@ impl Storage for PgStorage {
             Ok::<_, Error>(ids)
         })?;
         Ok(ids)
-    }
-
-    fn run_next(
-        &self,
-        filter: &JobFilter<'_>,
-        run: &mut dyn FnMut(&ClaimedJob) -> Outcome,
-    ) -> Result<Option<JobId>, StorageError> {
-        Ok(self.run_next_inner(filter, run)?)
     }
 
     fn run_batch(

@@ -6,19 +6,18 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use diesel::connection::{AnsiTransactionManager, SimpleConnection as _, TransactionManager};
+use diesel::connection::SimpleConnection as _;
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
-use queue_core::{
-    ClaimedJob, JobFilter, JobId, JobInfo, NewJob, Outcome, Storage, StorageError, Waker,
-};
+use queue_core::storage::{ClaimedJob, JobFilter, Outcome, Waker};
+use queue_core::{JobId, JobInfo, NewJob, Storage, StorageError};
 
 use crate::error::Error;
 
 /// The migrations of the SQLite job table.
-pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub(crate) const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
 diesel::table! {
     background_jobs (id) {
@@ -117,7 +116,7 @@ impl SqliteStorage {
     /// Applies pending migrations of the job table; returns the versions applied.
     pub fn migrate(&self) -> Result<Vec<String>, Error> {
         let mut conn = self.conn()?;
-        run_sqlite_migrations(&mut conn)
+        run_migrations(&mut conn)
     }
 
     /// The database file.
@@ -146,7 +145,7 @@ impl SqliteStorage {
 }
 
 /// Applies pending job-table migrations on `conn`; returns the versions applied. Idempotent.
-pub fn run_sqlite_migrations(conn: &mut SqliteConnection) -> Result<Vec<String>, Error> {
+pub(crate) fn run_migrations(conn: &mut SqliteConnection) -> Result<Vec<String>, Error> {
     retry_busy(|| {
         let applied = conn
             .run_pending_migrations(SQLITE_MIGRATIONS)
@@ -155,25 +154,11 @@ pub fn run_sqlite_migrations(conn: &mut SqliteConnection) -> Result<Vec<String>,
     })
 }
 
-/// Enqueues `job` on the caller's connection, inside the caller's transaction if one is
-/// open: a rollback removes the job with the caller's other changes. Outside a
-/// transaction, the enqueue runs in its own `BEGIN IMMEDIATE` transaction.
-///
-/// Deduplication is race-free because SQLite admits one writer at a time; a caller's own
-/// transaction should be begun with `immediate_transaction` for the same reason.
-pub fn enqueue_sqlite(conn: &mut SqliteConnection, job: &NewJob) -> Result<Option<JobId>, Error> {
-    let in_transaction = AnsiTransactionManager::transaction_manager_status_mut(conn)
-        .transaction_depth()
-        .map(|d| d.is_some())
-        .unwrap_or(false);
-    if in_transaction {
-        conn.transaction(|conn| insert_job(conn, job, now_micros()))
-    } else {
-        retry_busy(|| conn.immediate_transaction(|conn| insert_job(conn, job, now_micros())))
-    }
-}
-
-fn insert_job(conn: &mut SqliteConnection, job: &NewJob, now: i64) -> Result<Option<JobId>, Error> {
+pub(crate) fn insert_job(
+    conn: &mut SqliteConnection,
+    job: &NewJob,
+    now: i64,
+) -> Result<Option<JobId>, Error> {
     let data = job.data.to_string();
     if job.deduplicated {
         let existing: Option<(i64, Option<i64>)> = background_jobs::table
@@ -211,7 +196,7 @@ fn insert_job(conn: &mut SqliteConnection, job: &NewJob, now: i64) -> Result<Opt
     Ok(Some(JobId(id)))
 }
 
-fn now_micros() -> i64 {
+pub(crate) fn now_micros() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
@@ -263,7 +248,7 @@ fn retry_busy_query<T>(f: impl FnMut() -> QueryResult<T>) -> QueryResult<T> {
     retry_while_busy(is_busy, f)
 }
 
-fn retry_busy<T>(f: impl FnMut() -> Result<T, Error>) -> Result<T, Error> {
+pub(crate) fn retry_busy<T>(f: impl FnMut() -> Result<T, Error>) -> Result<T, Error> {
     retry_while_busy(|err: &Error| matches!(err, Error::Query(e) if is_busy(e)), f)
 }
 
@@ -409,13 +394,33 @@ impl SqliteStorage {
             drop(stop);
             outcomes
         });
-        let mut outcomes = outcomes.into_iter();
-        let outcomes: Vec<(JobId, Outcome)> = claimed
-            .iter()
-            .map(|job| (job.id, outcomes.next().unwrap_or_else(queue_core::missing_outcome)))
-            .collect();
+        if let Err(err) = queue_core::storage::check_outcomes(claimed.len(), &outcomes) {
+            self.release(&ids, token)?;
+            return Err(err.into());
+        }
+        let outcomes: Vec<(JobId, Outcome)> =
+            claimed.iter().map(|job| job.id).zip(outcomes).collect();
         self.record(&outcomes, token)?;
         Ok(claimed.len())
+    }
+
+    /// Gives up this claim's leases without recording anything.
+    fn release(&self, ids: &[i64], token: i64) -> Result<(), Error> {
+        let mut conn = self.conn()?;
+        retry_busy(|| {
+            diesel::update(
+                background_jobs::table
+                    .filter(background_jobs::id.eq_any(ids))
+                    .filter(background_jobs::lock_token.eq(token)),
+            )
+            .set((
+                background_jobs::locked_until.eq(None::<i64>),
+                background_jobs::lock_token.eq(None::<i64>),
+            ))
+            .execute(&mut conn)
+            .map_err(Error::from)
+        })?;
+        Ok(())
     }
 
     fn extend_lease(&self, ids: &[i64], token: i64) -> Result<(), Error> {
@@ -498,7 +503,7 @@ impl SqliteStorage {
 impl Storage for SqliteStorage {
     fn enqueue(&self, job: &NewJob) -> Result<Option<JobId>, StorageError> {
         let mut conn = self.conn()?;
-        let id = enqueue_sqlite(&mut conn, job)?;
+        let id = crate::enqueue_new(&mut *conn, job)?;
         if id.is_some() {
             self.wake();
         }
@@ -515,19 +520,6 @@ impl Storage for SqliteStorage {
         })?;
         self.wake();
         Ok(ids)
-    }
-
-    fn run_next(
-        &self,
-        filter: &JobFilter<'_>,
-        run: &mut dyn FnMut(&ClaimedJob) -> Outcome,
-    ) -> Result<Option<JobId>, StorageError> {
-        let mut id = None;
-        self.run_leased(filter, 1, &mut |jobs| {
-            id = jobs.first().map(|j| j.id);
-            jobs.iter().map(&mut *run).collect()
-        })?;
-        Ok(id)
     }
 
     fn run_batch(

@@ -1,11 +1,9 @@
 //! The registry tables and the two connection types the operations run on.
 
-use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
-use queue_core::{JobId, NewJob};
 
 use crate::error::RegistryError;
 
@@ -76,24 +74,12 @@ pub struct NewVersion<'a> {
     pub pubtime: &'a str,
 }
 
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for diesel::pg::PgConnection {}
-    impl Sealed for diesel::sqlite::SqliteConnection {}
-}
-
 /// A connection the registry operations run on: PostgreSQL or SQLite. The operations take
 /// the caller's connection so that they join the caller's transaction.
-pub trait RegistryConnection: sealed::Sealed + Sized {
-    /// Runs `f` in a write transaction (a savepoint when one is open already).
-    #[doc(hidden)]
-    fn write_transaction<T>(
-        &mut self,
-        f: impl FnOnce(&mut Self) -> Result<T, RegistryError>,
-    ) -> Result<T, RegistryError>;
-    /// Enqueues a job on this connection.
-    #[doc(hidden)]
-    fn enqueue_job(&mut self, job: &NewJob) -> Result<Option<JobId>, RegistryError>;
+///
+/// It extends [`queue_diesel::JobConnection`] (sealed, so implemented for exactly those
+/// two), which gives the write transaction and the enqueue the operations use.
+pub trait RegistryConnection: queue_diesel::JobConnection {
     /// Applies the job table's and the registry's pending migrations; returns the versions
     /// applied.
     fn run_migrations(&mut self) -> Result<Vec<String>, RegistryError>;
@@ -173,19 +159,8 @@ macro_rules! common_queries {
 }
 
 impl RegistryConnection for PgConnection {
-    fn write_transaction<T>(
-        &mut self,
-        f: impl FnOnce(&mut Self) -> Result<T, RegistryError>,
-    ) -> Result<T, RegistryError> {
-        self.transaction(f)
-    }
-
-    fn enqueue_job(&mut self, job: &NewJob) -> Result<Option<JobId>, RegistryError> {
-        Ok(queue_diesel::enqueue_pg(self, job)?)
-    }
-
     fn run_migrations(&mut self) -> Result<Vec<String>, RegistryError> {
-        let mut applied = queue_diesel::run_pg_migrations(self)?;
+        let mut applied = queue_diesel::migrate(self)?;
         let registry = self
             .run_pending_migrations(PG_REGISTRY_MIGRATIONS)
             .map_err(|e| RegistryError::Migration(e.to_string()))?;
@@ -197,29 +172,8 @@ impl RegistryConnection for PgConnection {
 }
 
 impl RegistryConnection for SqliteConnection {
-    fn write_transaction<T>(
-        &mut self,
-        f: impl FnOnce(&mut Self) -> Result<T, RegistryError>,
-    ) -> Result<T, RegistryError> {
-        let open = AnsiTransactionManager::transaction_manager_status_mut(self)
-            .transaction_depth()
-            .map(|d| d.is_some())
-            .unwrap_or(false);
-        if open {
-            self.transaction(f)
-        } else {
-            // A write transaction from the start: SQLite cannot upgrade a reader that
-            // another writer overtook.
-            self.immediate_transaction(f)
-        }
-    }
-
-    fn enqueue_job(&mut self, job: &NewJob) -> Result<Option<JobId>, RegistryError> {
-        Ok(queue_diesel::enqueue_sqlite(self, job)?)
-    }
-
     fn run_migrations(&mut self) -> Result<Vec<String>, RegistryError> {
-        let mut applied = queue_diesel::run_sqlite_migrations(self)?;
+        let mut applied = queue_diesel::migrate(self)?;
         let registry = self
             .run_pending_migrations(SQLITE_REGISTRY_MIGRATIONS)
             .map_err(|e| RegistryError::Migration(e.to_string()))?;

@@ -3,7 +3,7 @@
 use std::cmp::Ordering;
 
 use index_git::{CrateName, FeatureMap, IndexDependency, IndexLine};
-use queue_core::{JobId, NewJob};
+use queue_core::JobId;
 
 use crate::db::{NewVersion, RegistryConnection, VersionRow};
 use crate::error::RegistryError;
@@ -154,8 +154,10 @@ pub fn publish<C: RegistryConnection>(
             rust_version: request.rust_version.as_deref(),
             pubtime: &pubtime,
         })?;
-        let job = NewJob::from_job(&PublishJob { krate: name.to_string(), version: num.clone() })?;
-        let job = conn.enqueue_job(&job)?;
+        let job = queue_diesel::enqueue(
+            conn,
+            &PublishJob { krate: name.to_string(), version: num.clone() },
+        )?;
         Ok(Published { name: name.clone(), vers: vers.clone(), job })
     })
 }
@@ -199,11 +201,10 @@ fn set_yanked<C: RegistryConnection>(
         }
         conn.set_yanked(row.id, yanked)?;
         let job = if yanked {
-            NewJob::from_job(&YankJob { krate: real_name, version: row.num })?
+            queue_diesel::enqueue(conn, &YankJob { krate: real_name, version: row.num })?
         } else {
-            NewJob::from_job(&UnyankJob { krate: real_name, version: row.num })?
+            queue_diesel::enqueue(conn, &UnyankJob { krate: real_name, version: row.num })?
         };
-        let job = conn.enqueue_job(&job)?;
         Ok(YankOutcome { changed: true, job })
     })
 }

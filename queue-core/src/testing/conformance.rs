@@ -561,6 +561,34 @@ pub fn batch_claims_record_each_outcome<S: Storage>(storage: S) {
     assert_eq!(storage.run_batch(&JobFilter::Types(&["none"]), 5, &mut |_| Vec::new()).unwrap(), 0);
 }
 
+/// A callback that returns the wrong number of outcomes gets an error; nothing is recorded
+/// and the claims are released, so the jobs run again at once.
+pub fn a_wrong_outcome_count_records_nothing<S: Storage>(storage: S) {
+    let first = enqueue(&storage, &job("a", json!(1), 0));
+    let second = enqueue(&storage, &job("a", json!(2), 0));
+    for outcomes in [vec![Outcome::Succeeded], vec![Outcome::Succeeded; 3], Vec::new()] {
+        let err = storage
+            .run_batch(&JobFilter::Types(&["a"]), 2, &mut |_| outcomes.clone())
+            .expect_err("a wrong number of outcomes is an error");
+        assert!(matches!(err, StorageError::Outcomes { claimed: 2, .. }), "{err}");
+        let pending = storage.pending_jobs(10).unwrap();
+        assert_eq!(pending.iter().map(|j| j.id).collect::<Vec<_>>(), vec![first, second]);
+        assert!(
+            pending.iter().all(|j| j.retries == 0 && j.last_error.is_none()),
+            "nothing recorded"
+        );
+    }
+    let mut seen = 0;
+    let claimed = storage
+        .run_batch(&JobFilter::Types(&["a"]), 2, &mut |jobs| {
+            seen = jobs.len();
+            vec![Outcome::Succeeded; jobs.len()]
+        })
+        .unwrap();
+    assert_eq!((claimed, seen), (2, 2), "the released jobs are claimable at once");
+    assert_eq!(storage.count_pending().unwrap(), 0);
+}
+
 /// A job type with `BATCH_SIZE` runs in batches through the runner; each job's result is
 /// recorded on its own.
 pub fn batched_job_types_run_in_batches<S: Storage>(storage: S) {

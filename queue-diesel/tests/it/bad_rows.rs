@@ -57,10 +57,12 @@ fn pg_claim_uses_the_index_with_stale_statistics() {
     )
     .execute(&mut conn)
     .unwrap();
-    let plan: Vec<PlanLine> = diesel::sql_query(format!("EXPLAIN {}", queue_diesel::PG_CLAIM_SQL))
-        .bind::<diesel::sql_types::Array<Text>, _>(vec!["recording_job"])
-        .load(&mut conn)
-        .unwrap();
+    let plan: Vec<PlanLine> =
+        diesel::sql_query(format!("EXPLAIN {}", queue_diesel::testing::PG_CLAIM_SQL))
+            .bind::<diesel::sql_types::Array<Text>, _>(vec!["recording_job"])
+            .bind::<diesel::sql_types::BigInt, _>(1)
+            .load(&mut conn)
+            .unwrap();
     let plan: Vec<String> = plan.into_iter().map(|l| l.line).collect();
     let text = plan.join("\n");
     assert!(text.contains("Index Scan using background_jobs_claim"), "claim plan:\n{text}");

@@ -2,10 +2,8 @@
 
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
-use queue_core::{Job, NewJob, Storage as _};
-use queue_diesel::{
-    enqueue_pg, enqueue_sqlite, run_pg_migrations, PgConfig, PgStorage, SqliteConfig, SqliteStorage,
-};
+use queue_core::{Job, Storage as _};
+use queue_diesel::{enqueue, migrate, PgConfig, PgStorage, SqliteConfig, SqliteStorage};
 use serde::{Deserialize, Serialize};
 
 use crate::fixtures;
@@ -34,11 +32,11 @@ fn pg_rollback_leaves_no_job_and_commit_leaves_both() {
     let (storage, db) = fixtures::pg();
     let mut conn = db.connect();
     diesel::sql_query("CREATE TABLE widgets (name TEXT)").execute(&mut conn).unwrap();
-    let job = NewJob::from_job(&Touch { name: "a".into() }).unwrap();
+    let job = Touch { name: "a".into() };
 
     let rolled_back: Result<(), diesel::result::Error> = conn.transaction(|conn| {
         diesel::sql_query("INSERT INTO widgets VALUES ('a')").execute(conn)?;
-        enqueue_pg(conn, &job).unwrap().expect("an id");
+        enqueue(conn, &job).unwrap().expect("an id");
         Err(diesel::result::Error::RollbackTransaction)
     });
     assert!(rolled_back.is_err());
@@ -50,7 +48,7 @@ fn pg_rollback_leaves_no_job_and_commit_leaves_both() {
 
     conn.transaction(|conn| {
         diesel::sql_query("INSERT INTO widgets VALUES ('b')").execute(conn)?;
-        enqueue_pg(conn, &job).unwrap().expect("an id");
+        enqueue(conn, &job).unwrap().expect("an id");
         Ok::<_, diesel::result::Error>(())
     })
     .unwrap();
@@ -63,14 +61,14 @@ fn sqlite_rollback_leaves_no_job_and_commit_leaves_both() {
     let (storage, _dir) = fixtures::sqlite();
     let mut conn = storage.pool().get().unwrap();
     diesel::sql_query("CREATE TABLE widgets (name TEXT)").execute(&mut conn).unwrap();
-    let job = NewJob::from_job(&Touch { name: "a".into() }).unwrap();
+    let job = Touch { name: "a".into() };
     let sqlite_count = |conn: &mut SqliteConnection, sql: &str| {
         diesel::sql_query(sql).get_result::<Count>(conn).unwrap().n
     };
 
     let rolled_back: Result<(), diesel::result::Error> = conn.immediate_transaction(|conn| {
         diesel::sql_query("INSERT INTO widgets VALUES ('a')").execute(conn)?;
-        enqueue_sqlite(conn, &job).unwrap().expect("an id");
+        enqueue(conn, &job).unwrap().expect("an id");
         Err(diesel::result::Error::RollbackTransaction)
     });
     assert!(rolled_back.is_err());
@@ -79,14 +77,14 @@ fn sqlite_rollback_leaves_no_job_and_commit_leaves_both() {
 
     conn.immediate_transaction(|conn| {
         diesel::sql_query("INSERT INTO widgets VALUES ('b')").execute(conn)?;
-        enqueue_sqlite(conn, &job).unwrap().expect("an id");
+        enqueue(conn, &job).unwrap().expect("an id");
         Ok::<_, diesel::result::Error>(())
     })
     .unwrap();
     assert_eq!(sqlite_count(&mut conn, "SELECT count(*) AS n FROM widgets"), 1);
     assert_eq!(storage.count_pending().unwrap(), 1, "the commit kept the job");
-    // Outside a transaction, enqueue_sqlite opens its own.
-    enqueue_sqlite(&mut conn, &job).unwrap().expect("an id");
+    // Outside a transaction, enqueue opens its own.
+    enqueue(&mut *conn, &job).unwrap().expect("an id");
     assert_eq!(storage.count_pending().unwrap(), 2);
 }
 
@@ -94,7 +92,7 @@ fn sqlite_rollback_leaves_no_job_and_commit_leaves_both() {
 fn migrations_are_idempotent() {
     let (storage, db) = fixtures::pg();
     assert_eq!(storage.migrate().unwrap(), Vec::<String>::new(), "nothing left to apply");
-    assert_eq!(run_pg_migrations(&mut db.connect()).unwrap(), Vec::<String>::new());
+    assert_eq!(migrate(&mut db.connect()).unwrap(), Vec::<String>::new());
     let (sqlite, _dir) = fixtures::sqlite();
     assert_eq!(sqlite.migrate().unwrap(), Vec::<String>::new());
 }

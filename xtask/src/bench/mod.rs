@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Text};
-use queue_core::{Event, Job, JobFilter, NewJob, Outcome, Runner, RunnerConfig, Storage};
+use queue_core::storage::{JobFilter, Outcome};
+use queue_core::{Event, Job, NewJob, Runner, RunnerConfig, Storage};
 use queue_diesel::testing::{PgServer, ServerConfig};
-use queue_diesel::{PgConfig, PgStorage, SqliteConfig, SqliteStorage, PG_CLAIM_SQL};
+use queue_diesel::{PgConfig, PgStorage, SqliteConfig, SqliteStorage};
 use serde::{Deserialize, Serialize};
 
 /// A job that does nothing: the queue's own cost is what is measured.
@@ -261,6 +262,11 @@ struct IdRow {
 }
 
 /// The claim-and-delete transaction in a tight loop, through diesel, without the library.
+/// The raw loop's claim: crates.io's query, one row per transaction, without the library.
+const RAW_CLAIM_SQL: &str = "SELECT id FROM background_jobs \
+    WHERE job_type = ANY($1) AND run_at <= now() \
+    ORDER BY priority DESC, id LIMIT 1 FOR UPDATE SKIP LOCKED";
+
 fn drain_raw(url: &str, workers: usize, jobs: u64) -> Result<f64> {
     let started = Instant::now();
     let handles: Vec<_> = (0..workers)
@@ -271,7 +277,7 @@ fn drain_raw(url: &str, workers: usize, jobs: u64) -> Result<f64> {
                 let mut done = 0;
                 loop {
                     let claimed = conn.transaction(|conn| {
-                        let row: Option<IdRow> = diesel::sql_query(PG_CLAIM_SQL)
+                        let row: Option<IdRow> = diesel::sql_query(RAW_CLAIM_SQL)
                             .bind::<Array<Text>, _>(vec!["noop"])
                             .get_result(conn)
                             .optional()?;
