@@ -5,6 +5,8 @@ use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
+use index_git::{CrateName, FeatureMap, IndexDependency, IndexLine};
+
 use crate::error::RegistryError;
 
 /// The registry tables' PostgreSQL migrations (the job table's are `queue-diesel`'s).
@@ -182,4 +184,42 @@ impl RegistryConnection for SqliteConnection {
     }
 
     common_queries!();
+}
+
+/// The index line of a stored version.
+pub(crate) fn index_line(krate: &str, row: &VersionRow) -> Result<IndexLine, RegistryError> {
+    let corrupt = |source| RegistryError::CorruptRow {
+        krate: krate.to_owned(),
+        vers: row.num.clone(),
+        source,
+    };
+    let deps: Vec<IndexDependency> = serde_json::from_str(&row.dependencies).map_err(corrupt)?;
+    let features: FeatureMap = serde_json::from_str(&row.features).map_err(corrupt)?;
+    Ok(IndexLine {
+        name: krate.to_owned(),
+        vers: row.num.clone(),
+        deps,
+        cksum: row.checksum.clone(),
+        features: FeatureMap::new(),
+        features2: None,
+        yanked: row.yanked,
+        links: row.links.clone(),
+        rust_version: row.rust_version.clone(),
+        pubtime: Some(row.pubtime.clone()),
+        v: None,
+    }
+    .with_features(features))
+}
+
+/// What the database says a crate's index file must hold: its name as published and its
+/// lines in publish order, or `None` when the crate does not exist.
+pub fn expected_lines<C: RegistryConnection>(
+    conn: &mut C,
+    name: &CrateName,
+) -> Result<Option<(CrateName, Vec<IndexLine>)>, RegistryError> {
+    let Some((crate_id, real_name)) = conn.find_crate(&name.canonical())? else { return Ok(None) };
+    let rows = conn.versions_of(crate_id)?;
+    let lines =
+        rows.iter().map(|row| index_line(&real_name, row)).collect::<Result<Vec<_>, _>>()?;
+    Ok(Some((CrateName::new(&real_name)?, lines)))
 }

@@ -10,8 +10,8 @@ use index_git::{Applied, CrateName, Edit, IndexRepo};
 use queue_core::{Job, Runner, Storage};
 use serde::{Deserialize, Serialize};
 
+use crate::db::expected_lines;
 use crate::error::RegistryError;
-use crate::ops::expected_lines;
 
 /// The queue the index jobs run on, with one worker so that index edits are serialised.
 pub const INDEX_QUEUE: &str = "index";
@@ -154,63 +154,116 @@ pub struct CrateSync {
     pub failed: Vec<(String, RegistryError)>,
 }
 
-macro_rules! index_job {
-    ($(#[$doc:meta])* $ty:ident, $name:literal, $verb:literal) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-        pub struct $ty {
-            /// The crate the job was queued for.
-            #[serde(rename = "crate")]
-            pub krate: String,
-            /// The version the job was queued for.
-            pub version: String,
-        }
-
-        impl Job for $ty {
-            const JOB_NAME: &'static str = $name;
-            const QUEUE: &'static str = INDEX_QUEUE;
-            const DEDUPLICATED: bool = true;
-            type Context = IndexContext;
-
-            const BATCH_SIZE: usize = INDEX_BATCH_SIZE;
-
-            fn run(&self, ctx: &IndexContext) -> anyhow::Result<()> {
-                ctx.sync_crate(&self.krate, &self.describe())?;
-                Ok(())
-            }
-
-            fn run_batch(jobs: &[Self], ctx: &IndexContext) -> Vec<anyhow::Result<()>> {
-                run_index_batch(jobs.iter().map(|j| (j.krate.as_str(), j.describe())).collect(), ctx)
-            }
-        }
-
-        impl $ty {
-            /// `Publish foo 1.2.3`: what the job does, for commit messages and logs.
-            pub fn describe(&self) -> String {
-                format!(concat!($verb, " {} {}"), self.krate, self.version)
-            }
-        }
-    };
+/// Queued by [`publish`](crate::publish): syncs the crate's index file.
+///
+/// Whatever the job was queued for, it makes the crate's whole file what the database says
+/// when it runs, so it is safe to run twice, late or out of order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishJob {
+    /// The crate the job was queued for.
+    #[serde(rename = "crate")]
+    pub krate: String,
+    /// The version the job was queued for.
+    pub version: String,
 }
 
-index_job!(
-    /// Queued by [`publish`](crate::publish): syncs the crate's index file.
-    PublishJob,
-    "index_publish",
-    "Publish"
-);
-index_job!(
-    /// Queued by [`yank`](crate::yank): syncs the crate's index file.
-    YankJob,
-    "index_yank",
-    "Yank"
-);
-index_job!(
-    /// Queued by [`unyank`](crate::unyank): syncs the crate's index file.
-    UnyankJob,
-    "index_unyank",
-    "Unyank"
-);
+impl PublishJob {
+    /// `Publish foo 1.2.3`: what the job does, for commit messages and logs.
+    pub fn describe(&self) -> String {
+        format!("Publish {} {}", self.krate, self.version)
+    }
+}
+
+impl Job for PublishJob {
+    const JOB_NAME: &'static str = "index_publish";
+    const QUEUE: &'static str = INDEX_QUEUE;
+    const DEDUPLICATED: bool = true;
+    const BATCH_SIZE: usize = INDEX_BATCH_SIZE;
+    type Context = IndexContext;
+
+    fn run(&self, ctx: &IndexContext) -> anyhow::Result<()> {
+        ctx.sync_crate(&self.krate, &self.describe())?;
+        Ok(())
+    }
+
+    fn run_batch(jobs: &[Self], ctx: &IndexContext) -> Vec<anyhow::Result<()>> {
+        run_index_batch(jobs.iter().map(|j| (j.krate.as_str(), j.describe())).collect(), ctx)
+    }
+}
+
+/// Queued by [`yank`](crate::yank): syncs the crate's index file.
+///
+/// Whatever the job was queued for, it makes the crate's whole file what the database says
+/// when it runs, so it is safe to run twice, late or out of order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct YankJob {
+    /// The crate the job was queued for.
+    #[serde(rename = "crate")]
+    pub krate: String,
+    /// The version the job was queued for.
+    pub version: String,
+}
+
+impl YankJob {
+    /// `Yank foo 1.2.3`: what the job does, for commit messages and logs.
+    pub fn describe(&self) -> String {
+        format!("Yank {} {}", self.krate, self.version)
+    }
+}
+
+impl Job for YankJob {
+    const JOB_NAME: &'static str = "index_yank";
+    const QUEUE: &'static str = INDEX_QUEUE;
+    const DEDUPLICATED: bool = true;
+    const BATCH_SIZE: usize = INDEX_BATCH_SIZE;
+    type Context = IndexContext;
+
+    fn run(&self, ctx: &IndexContext) -> anyhow::Result<()> {
+        ctx.sync_crate(&self.krate, &self.describe())?;
+        Ok(())
+    }
+
+    fn run_batch(jobs: &[Self], ctx: &IndexContext) -> Vec<anyhow::Result<()>> {
+        run_index_batch(jobs.iter().map(|j| (j.krate.as_str(), j.describe())).collect(), ctx)
+    }
+}
+
+/// Queued by [`unyank`](crate::unyank): syncs the crate's index file.
+///
+/// Whatever the job was queued for, it makes the crate's whole file what the database says
+/// when it runs, so it is safe to run twice, late or out of order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnyankJob {
+    /// The crate the job was queued for.
+    #[serde(rename = "crate")]
+    pub krate: String,
+    /// The version the job was queued for.
+    pub version: String,
+}
+
+impl UnyankJob {
+    /// `Unyank foo 1.2.3`: what the job does, for commit messages and logs.
+    pub fn describe(&self) -> String {
+        format!("Unyank {} {}", self.krate, self.version)
+    }
+}
+
+impl Job for UnyankJob {
+    const JOB_NAME: &'static str = "index_unyank";
+    const QUEUE: &'static str = INDEX_QUEUE;
+    const DEDUPLICATED: bool = true;
+    const BATCH_SIZE: usize = INDEX_BATCH_SIZE;
+    type Context = IndexContext;
+
+    fn run(&self, ctx: &IndexContext) -> anyhow::Result<()> {
+        ctx.sync_crate(&self.krate, &self.describe())?;
+        Ok(())
+    }
+
+    fn run_batch(jobs: &[Self], ctx: &IndexContext) -> Vec<anyhow::Result<()>> {
+        run_index_batch(jobs.iter().map(|j| (j.krate.as_str(), j.describe())).collect(), ctx)
+    }
+}
 
 /// How many pending index jobs one commit and one push may cover.
 pub const INDEX_BATCH_SIZE: usize = 100;

@@ -24,6 +24,7 @@ mod ops;
 mod package;
 mod reconcile;
 
+pub use db::expected_lines;
 pub use db::{RegistryConnection, PG_REGISTRY_MIGRATIONS, SQLITE_REGISTRY_MIGRATIONS};
 pub use error::RegistryError;
 pub use jobs::{
@@ -31,10 +32,10 @@ pub use jobs::{
     INDEX_BATCH_SIZE, INDEX_QUEUE,
 };
 pub use metadata::{
-    MetadataError, MAX_DEPENDENCIES, MAX_FEATURES, MAX_FEATURE_NAME_LEN, MAX_FEATURE_VALUES,
-    MAX_FIELD_LEN, MAX_LINKS_LEN, MAX_TARGET_LEN, MAX_VERSION_LEN,
+    MetadataError, PublishRequest, MAX_DEPENDENCIES, MAX_FEATURES, MAX_FEATURE_NAME_LEN,
+    MAX_FEATURE_VALUES, MAX_FIELD_LEN, MAX_LINKS_LEN, MAX_TARGET_LEN, MAX_VERSION_LEN,
 };
-pub use ops::{expected_lines, publish, unyank, yank, PublishRequest, Published, YankOutcome};
+pub use ops::{publish, unyank, yank, Published, YankOutcome};
 pub use package::{
     publish_crate_file, read_crate_bytes, read_crate_file, read_manifest, write_crate_archive,
     CrateStore, PackageError, MAX_CRATE_SIZE, MAX_EXTENSION_HEADER, MAX_MANIFEST_SIZE,

@@ -1,11 +1,12 @@
-//! Checks of every manifest value that reaches an index line, done the way crates.io does
-//! them, so a crafted upload can't put into the index what Cargo itself would never write.
+//! A version to publish ([`PublishRequest`]) and the checks of every value of it that
+//! reaches an index line, done the way crates.io does them, so a crafted upload can't put
+//! into the index what Cargo itself would never write.
 
 use std::collections::BTreeSet;
 
-use index_git::{CrateName, IndexDependency};
+use index_git::{CrateName, FeatureMap, IndexDependency};
 
-use crate::ops::PublishRequest;
+use crate::error::RegistryError;
 
 /// The longest version string accepted.
 pub const MAX_VERSION_LEN: usize = 64;
@@ -153,8 +154,68 @@ pub enum MetadataError {
     },
 }
 
+/// A version to publish, as a registry's publish endpoint receives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishRequest {
+    /// The crate's name.
+    pub name: String,
+    /// The version.
+    pub vers: String,
+    /// The dependencies, in index form (renamed ones with `package` set).
+    pub deps: Vec<IndexDependency>,
+    /// Every feature; the split into `features2` happens when the index line is written.
+    pub features: FeatureMap,
+    /// `package.links`.
+    pub links: Option<String>,
+    /// `package.rust-version`.
+    pub rust_version: Option<String>,
+    /// SHA-256 of the `.crate` file, lowercase hex.
+    pub cksum: String,
+}
+
+impl PublishRequest {
+    /// Checks everything that would reach the index line: the name, the version, the
+    /// checksum, every dependency, feature, `links` and `rust-version`. [`publish`](crate::publish)
+    /// does this first; a server can call it before it reads any more of an upload.
+    pub fn validate(&self) -> Result<(CrateName, semver::Version), RegistryError> {
+        validate(self)
+    }
+}
+
+pub(crate) fn parse_version(vers: &str) -> Result<semver::Version, RegistryError> {
+    semver::Version::parse(vers)
+        .map_err(|source| RegistryError::InvalidVersion { vers: vers.to_owned(), source })
+}
+
+/// Checks a request's name, version, checksum, dependencies, features, `links` and
+/// `rust-version`: everything that reaches the index line.
+pub(crate) fn validate(
+    request: &PublishRequest,
+) -> Result<(CrateName, semver::Version), RegistryError> {
+    let name = CrateName::new(&request.name)?;
+    validate_metadata(request)?;
+    let vers = parse_version(&request.vers)?;
+    for dep in &request.deps {
+        semver::VersionReq::parse(&dep.req).map_err(|source| RegistryError::InvalidDependency {
+            dependency: dep.name.clone(),
+            req: dep.req.clone(),
+            source,
+        })?;
+    }
+    if request.cksum.len() != 64
+        || !request.cksum.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return Err(RegistryError::InvalidChecksum {
+            krate: request.name.clone(),
+            vers: request.vers.clone(),
+            cksum: request.cksum.chars().take(80).collect(),
+        });
+    }
+    Ok((name, vers))
+}
+
 /// Checks every value of `request` that ends up in an index line, beyond name, version and
-/// checksum (which [`crate::publish`] checks itself).
+/// checksum (which [`validate`] checks itself).
 pub(crate) fn validate_metadata(request: &PublishRequest) -> Result<(), MetadataError> {
     if request.vers.len() > MAX_VERSION_LEN {
         return Err(MetadataError::VersionTooLong {

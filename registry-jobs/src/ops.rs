@@ -2,40 +2,13 @@
 
 use std::cmp::Ordering;
 
-use index_git::{CrateName, FeatureMap, IndexDependency, IndexLine};
+use index_git::{CrateName, IndexDependency};
 use queue_core::JobId;
 
-use crate::db::{NewVersion, RegistryConnection, VersionRow};
+use crate::db::{NewVersion, RegistryConnection};
 use crate::error::RegistryError;
 use crate::jobs::{PublishJob, UnyankJob, YankJob};
-
-/// A version to publish, as a registry's publish endpoint receives it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublishRequest {
-    /// The crate's name.
-    pub name: String,
-    /// The version.
-    pub vers: String,
-    /// The dependencies, in index form (renamed ones with `package` set).
-    pub deps: Vec<IndexDependency>,
-    /// Every feature; the split into `features2` happens when the index line is written.
-    pub features: FeatureMap,
-    /// `package.links`.
-    pub links: Option<String>,
-    /// `package.rust-version`.
-    pub rust_version: Option<String>,
-    /// SHA-256 of the `.crate` file, lowercase hex.
-    pub cksum: String,
-}
-
-impl PublishRequest {
-    /// Checks everything that would reach the index line: the name, the version, the
-    /// checksum, every dependency, feature, `links` and `rust-version`. [`publish`] does
-    /// this first; a server can call it before it reads any more of an upload.
-    pub fn validate(&self) -> Result<(CrateName, semver::Version), RegistryError> {
-        validate(self)
-    }
-}
+use crate::metadata::{parse_version, validate, PublishRequest};
 
 /// What [`publish`] recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,40 +46,10 @@ fn dependency_order(a: &IndexDependency, b: &IndexDependency) -> Ordering {
         ))
 }
 
-fn parse_version(vers: &str) -> Result<semver::Version, RegistryError> {
-    semver::Version::parse(vers)
-        .map_err(|source| RegistryError::InvalidVersion { vers: vers.to_owned(), source })
-}
-
 fn without_build(vers: &semver::Version) -> String {
     let mut bare = vers.clone();
     bare.build = semver::BuildMetadata::EMPTY;
     bare.to_string()
-}
-
-/// Checks a request's name, version, checksum, dependencies, features, `links` and
-/// `rust-version`: everything that reaches the index line.
-fn validate(request: &PublishRequest) -> Result<(CrateName, semver::Version), RegistryError> {
-    let name = CrateName::new(&request.name)?;
-    crate::metadata::validate_metadata(request)?;
-    let vers = parse_version(&request.vers)?;
-    for dep in &request.deps {
-        semver::VersionReq::parse(&dep.req).map_err(|source| RegistryError::InvalidDependency {
-            dependency: dep.name.clone(),
-            req: dep.req.clone(),
-            source,
-        })?;
-    }
-    if request.cksum.len() != 64
-        || !request.cksum.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    {
-        return Err(RegistryError::InvalidChecksum {
-            krate: request.name.clone(),
-            vers: request.vers.clone(),
-            cksum: request.cksum.chars().take(80).collect(),
-        });
-    }
-    Ok((name, vers))
 }
 
 /// Records a new version and queues its index job, in one transaction on the caller's
@@ -207,42 +150,4 @@ fn set_yanked<C: RegistryConnection>(
         };
         Ok(YankOutcome { changed: true, job })
     })
-}
-
-/// The index line of a stored version.
-pub(crate) fn index_line(krate: &str, row: &VersionRow) -> Result<IndexLine, RegistryError> {
-    let corrupt = |source| RegistryError::CorruptRow {
-        krate: krate.to_owned(),
-        vers: row.num.clone(),
-        source,
-    };
-    let deps: Vec<IndexDependency> = serde_json::from_str(&row.dependencies).map_err(corrupt)?;
-    let features: FeatureMap = serde_json::from_str(&row.features).map_err(corrupt)?;
-    Ok(IndexLine {
-        name: krate.to_owned(),
-        vers: row.num.clone(),
-        deps,
-        cksum: row.checksum.clone(),
-        features: FeatureMap::new(),
-        features2: None,
-        yanked: row.yanked,
-        links: row.links.clone(),
-        rust_version: row.rust_version.clone(),
-        pubtime: Some(row.pubtime.clone()),
-        v: None,
-    }
-    .with_features(features))
-}
-
-/// What the database says a crate's index file must hold: its name as published and its
-/// lines in publish order, or `None` when the crate does not exist.
-pub fn expected_lines<C: RegistryConnection>(
-    conn: &mut C,
-    name: &CrateName,
-) -> Result<Option<(CrateName, Vec<IndexLine>)>, RegistryError> {
-    let Some((crate_id, real_name)) = conn.find_crate(&name.canonical())? else { return Ok(None) };
-    let rows = conn.versions_of(crate_id)?;
-    let lines =
-        rows.iter().map(|row| index_line(&real_name, row)).collect::<Result<Vec<_>, _>>()?;
-    Ok(Some((CrateName::new(&real_name)?, lines)))
 }

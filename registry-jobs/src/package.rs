@@ -12,7 +12,8 @@ use sha2::{Digest as _, Sha256};
 
 use crate::db::RegistryConnection;
 use crate::error::RegistryError;
-use crate::ops::{publish, PublishRequest, Published};
+use crate::metadata::PublishRequest;
+use crate::ops::{publish, Published};
 
 /// The largest `.crate` file accepted.
 pub const MAX_CRATE_SIZE: u64 = 50 * 1024 * 1024;

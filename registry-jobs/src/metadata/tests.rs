@@ -2,8 +2,8 @@
 
 use index_git::{DependencyKind, FeatureMap, IndexDependency};
 
+use super::PublishRequest;
 use super::{validate_metadata, validate_target, MetadataError};
-use crate::ops::PublishRequest;
 
 fn dep(name: &str, optional: bool) -> IndexDependency {
     IndexDependency {
