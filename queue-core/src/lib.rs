@@ -13,7 +13,7 @@ pub use job::{Job, JobId, NewJob, DEFAULT_QUEUE};
 pub use memory::MemoryStorage;
 pub use retry::RetryPolicy;
 pub use runner::{
-    DrainReport, Event, Runner, RunnerConfig, RunnerError, RunningRunner, ShutdownReport,
+    DrainReport, Event, Runner, RunnerConfig, RunnerError, RunnerHandle, ShutdownReport,
     MAX_ERROR_LEN,
 };
 pub use storage::{JobInfo, Storage, StorageError};
