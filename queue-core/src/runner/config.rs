@@ -7,7 +7,7 @@ use crate::retry::RetryPolicy;
 /// The longest error text stored with a failed job, in bytes.
 pub const MAX_ERROR_LEN: usize = 4096;
 
-/// Settings of a [`Runner`]. Build with struct update syntax over `Default`.
+/// Settings of a [`Runner`](super::Runner). Build with struct update syntax over `Default`.
 #[derive(Debug, Clone)]
 pub struct RunnerConfig {
     /// How often an idle worker looks for jobs when no notification woke it.
