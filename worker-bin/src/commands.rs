@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, Result};
-use queue_core::{Event, JobId, JobInfo, Runner, RunnerConfig, Storage as _};
+use queue_core::{JobId, JobInfo, Runner, Storage as _};
 use registry_jobs::{
     publish_crate_file, reconcile, register_index_jobs, unyank, yank, INDEX_QUEUE,
 };
 
-use crate::setup::{with_conn, Registry};
+use crate::setup::{log_event, runner_config, with_conn, Registry};
 use crate::{Cli, Command, JobsCommand};
 
 /// How long running jobs get to finish after SIGINT or SIGTERM.
@@ -21,7 +21,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Run { until_empty, workers } => run_worker(&cli, *until_empty, *workers),
         Command::Migrate => {
-            let registry = Registry::open(&cli, &cli.data_dir, 2)?;
+            let registry = Registry::open(&cli.config(), 2)?;
             let applied = registry.migrate()?;
             if applied.is_empty() {
                 println!("no pending migrations");
@@ -107,7 +107,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
-        Command::Demo => crate::demo::run(&cli),
+        Command::Demo => crate::demo::run(&cli.config()),
     }
 }
 
@@ -119,49 +119,14 @@ fn job_text(job: Option<JobId>) -> String {
 }
 
 fn open_migrated(cli: &Cli) -> Result<Registry> {
-    let registry = Registry::open(cli, &cli.data_dir, 4)?;
+    let registry = Registry::open(&cli.config(), 4)?;
     registry.migrate()?;
     Ok(registry)
 }
 
-/// Logs runner events through `tracing`.
-pub(crate) fn log_event(event: &Event) {
-    match event {
-        Event::Started { id, job_type, retries, .. } => {
-            tracing::debug!(%id, job_type, retries, "job started")
-        }
-        Event::Succeeded { id, job_type, duration, .. } => {
-            tracing::info!(%id, job_type, ms = duration.as_millis() as u64, "job succeeded")
-        }
-        Event::Failed { id, job_type, duration, error, retry_in, .. } => tracing::warn!(
-            %id,
-            job_type,
-            ms = duration.as_millis() as u64,
-            retry_in_s = retry_in.map(|d| d.as_secs()),
-            error = error.as_str(),
-            "job failed"
-        ),
-        Event::StorageFailed { queue, error } => {
-            tracing::error!(queue, error = error.as_str(), "job storage failed")
-        }
-        _ => {}
-    }
-}
-
-pub(crate) fn runner_config() -> RunnerConfig {
-    RunnerConfig {
-        retry: queue_core::RetryPolicy {
-            base: Duration::from_secs(10),
-            max: Duration::from_secs(600),
-        },
-        ..RunnerConfig::default()
-    }
-}
-
 fn run_worker(cli: &Cli, until_empty: bool, workers: usize) -> Result<ExitCode> {
     let workers = workers.max(1);
-    let registry =
-        Registry::open(cli, &cli.data_dir, u32::try_from(workers + 2).unwrap_or(u32::MAX))?;
+    let registry = Registry::open(&cli.config(), u32::try_from(workers + 2).unwrap_or(u32::MAX))?;
     let applied = registry.migrate()?;
     if !applied.is_empty() {
         tracing::info!(?applied, "applied migrations");

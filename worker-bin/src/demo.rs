@@ -11,9 +11,7 @@ use registry_jobs::{
     RegistryError,
 };
 
-use crate::commands::{log_event, runner_config};
-use crate::setup::{with_conn, Registry};
-use crate::Cli;
+use crate::setup::{log_event, runner_config, with_conn, Config, Registry};
 
 /// A sample crate: name, version, the `[dependencies]`/`[features]` part of its manifest
 /// and its library source.
@@ -47,15 +45,15 @@ const SAMPLES: &[Sample] = &[
     },
 ];
 
-pub(crate) fn run(cli: &Cli) -> Result<ExitCode> {
-    if cli.database_url.is_some() || cli.index_url.is_some() {
+pub(crate) fn run(config: &Config) -> Result<ExitCode> {
+    if config.database_url.is_some() || config.index_url.is_some() {
         tracing::warn!(
             "the demo always uses the embedded default; DATABASE_URL and INDEX_URL are ignored"
         );
     }
     let embedded =
-        Cli { database_url: None, index_url: None, index_branch: None, ..clone_cli(cli) };
-    let registry = Registry::open(&embedded, &cli.data_dir, 4)?;
+        Config { database_url: None, index_url: None, index_branch: None, ..config.clone() };
+    let registry = Registry::open(&embedded, 4)?;
     registry.migrate()?;
     let samples_dir = registry.data_dir.join("samples");
     std::fs::create_dir_all(&samples_dir)
@@ -140,15 +138,4 @@ pub(crate) fn run(cli: &Cli) -> Result<ExitCode> {
     println!("[dependencies]");
     println!("demo-app = {{ version = \"1\", registry = \"demo\" }}");
     Ok(ExitCode::SUCCESS)
-}
-
-fn clone_cli(cli: &Cli) -> Cli {
-    Cli {
-        data_dir: cli.data_dir.clone(),
-        database_url: cli.database_url.clone(),
-        index_url: cli.index_url.clone(),
-        index_branch: cli.index_branch.clone(),
-        log_format: cli.log_format,
-        command: crate::Command::Demo,
-    }
 }

@@ -56,6 +56,18 @@ impl std::fmt::Debug for Cli {
     }
 }
 
+impl Cli {
+    /// The parts of the command line that say where the registry is.
+    pub(crate) fn config(&self) -> setup::Config {
+        setup::Config {
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+            index_url: self.index_url.clone(),
+            index_branch: self.index_branch.clone(),
+        }
+    }
+}
+
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum LogFormat {
@@ -109,8 +121,8 @@ pub(crate) enum Command {
         #[arg(long)]
         repair: bool,
     },
-    /// Build a sample registry in DATA_DIR (default ./registry-demo) and print how to use
-    /// it with cargo.
+    /// Build a sample registry in DATA_DIR (default ./registry-data), always on the embedded
+    /// default, and print how to use it with cargo.
     Demo,
 }
 

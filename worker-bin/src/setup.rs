@@ -1,14 +1,23 @@
 //! Turning the configuration into a database, an index repository and a crate store.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use index_git::{IndexConfig, IndexRepo, RepoConfig};
+use queue_core::{Event, RunnerConfig};
 use queue_diesel::{AnyStorage, DatabaseUrl};
 use registry_jobs::{CrateStore, Database, IndexContext, RegistryConnection as _};
 
-use crate::Cli;
+/// Where the registry's parts are: what `Registry::open` needs from the command line.
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub(crate) data_dir: PathBuf,
+    pub(crate) database_url: Option<String>,
+    pub(crate) index_url: Option<String>,
+    pub(crate) index_branch: Option<String>,
+}
 
 /// Everything the commands work with.
 pub(crate) struct Registry {
@@ -46,12 +55,13 @@ pub(crate) use with_conn;
 impl Registry {
     /// Opens the database (applying migrations) and makes sure the local default index
     /// exists when no index URL was given.
-    pub(crate) fn open(cli: &Cli, data_dir: &Path, pool_size: u32) -> Result<Registry> {
+    pub(crate) fn open(config: &Config, pool_size: u32) -> Result<Registry> {
+        let data_dir = &config.data_dir;
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating data directory {}", data_dir.display()))?;
         let data_dir =
             data_dir.canonicalize().with_context(|| format!("resolving {}", data_dir.display()))?;
-        let url = match &cli.database_url {
+        let url = match &config.database_url {
             Some(url) => url.clone(),
             None => data_dir.join("registry.sqlite3").display().to_string(),
         };
@@ -63,7 +73,7 @@ impl Registry {
             AnyStorage::Sqlite(s) => Database::Sqlite(s.pool().clone()),
         };
         let store = CrateStore::new(data_dir.join("crates"));
-        let index_url = match &cli.index_url {
+        let index_url = match &config.index_url {
             Some(url) => url.clone(),
             None => {
                 let path = data_dir.join("index.git");
@@ -82,7 +92,7 @@ impl Registry {
             database,
             store,
             index_url,
-            index_branch: cli.index_branch.clone(),
+            index_branch: config.index_branch.clone(),
         };
         Ok(registry)
     }
@@ -117,5 +127,39 @@ impl Registry {
             tracing::info!("index cloned");
         }
         Ok(Arc::new(IndexContext::new(repo, self.database.clone())))
+    }
+}
+
+/// Logs runner events through `tracing`.
+pub(crate) fn log_event(event: &Event) {
+    match event {
+        Event::Started { id, job_type, retries, .. } => {
+            tracing::debug!(%id, job_type, retries, "job started")
+        }
+        Event::Succeeded { id, job_type, duration, .. } => {
+            tracing::info!(%id, job_type, ms = duration.as_millis() as u64, "job succeeded")
+        }
+        Event::Failed { id, job_type, duration, error, retry_in, .. } => tracing::warn!(
+            %id,
+            job_type,
+            ms = duration.as_millis() as u64,
+            retry_in_s = retry_in.map(|d| d.as_secs()),
+            error = error.as_str(),
+            "job failed"
+        ),
+        Event::StorageFailed { queue, error } => {
+            tracing::error!(queue, error = error.as_str(), "job storage failed")
+        }
+        _ => {}
+    }
+}
+
+pub(crate) fn runner_config() -> RunnerConfig {
+    RunnerConfig {
+        retry: queue_core::RetryPolicy {
+            base: Duration::from_secs(10),
+            max: Duration::from_secs(600),
+        },
+        ..RunnerConfig::default()
     }
 }
