@@ -3,27 +3,15 @@
 
 use std::sync::{Arc, Mutex};
 
-use diesel::pg::PgConnection;
-use diesel::r2d2::{ConnectionManager, Pool};
-use diesel::sqlite::SqliteConnection;
 use index_git::{Applied, CrateName, Edit, IndexRepo};
 use queue_core::{Job, Runner, Storage};
 use serde::{Deserialize, Serialize};
 
-use crate::db::expected_lines;
+use crate::database::Database;
 use crate::error::RegistryError;
 
 /// The queue the index jobs run on, with one worker so that index edits are serialised.
 pub const INDEX_QUEUE: &str = "index";
-
-/// The database the jobs read the registry from.
-#[derive(Debug, Clone)]
-pub enum Database {
-    /// A PostgreSQL pool.
-    Postgres(Pool<ConnectionManager<PgConnection>>),
-    /// A SQLite pool.
-    Sqlite(Pool<ConnectionManager<SqliteConnection>>),
-}
 
 /// What the index jobs run with: the index repository and the database.
 pub struct IndexContext {
@@ -34,34 +22,6 @@ pub struct IndexContext {
 impl std::fmt::Debug for IndexContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IndexContext").field("database", &self.database).finish_non_exhaustive()
-    }
-}
-
-/// Runs `$body` with `$conn` bound to a pooled connection of `$database`, whichever
-/// backend it is: the one place the registry dispatches on the backend.
-macro_rules! with_db {
-    ($database:expr, |$conn:ident| $body:expr) => {
-        match $database {
-            Database::Postgres(pool) => {
-                let mut pooled = pool.get()?;
-                let $conn = &mut *pooled;
-                $body
-            }
-            Database::Sqlite(pool) => {
-                let mut pooled = pool.get()?;
-                let $conn = &mut *pooled;
-                $body
-            }
-        }
-    };
-}
-
-impl Database {
-    /// The names of every crate, in the order they were first published.
-    pub(crate) fn crate_names(&self) -> Result<Vec<String>, RegistryError> {
-        use crate::db::RegistryConnection as _;
-        let crates = with_db!(self, |conn| conn.all_crates()?);
-        Ok(crates.into_iter().map(|(_, name)| name).collect())
     }
 }
 
@@ -87,7 +47,7 @@ impl IndexContext {
         &self,
         name: &CrateName,
     ) -> Result<Option<(CrateName, Vec<index_git::IndexLine>)>, RegistryError> {
-        with_db!(&self.database, |conn| expected_lines(conn, name))
+        self.database.expected_lines(name)
     }
 
     /// Makes `name`'s index file equal to the database's view, in one commit named

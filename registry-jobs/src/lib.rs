@@ -16,6 +16,7 @@
 //! Apply the migrations (the job table's and the registry's) with
 //! [`RegistryConnection::run_migrations`].
 
+mod database;
 mod db;
 mod error;
 mod jobs;
@@ -24,12 +25,13 @@ mod ops;
 mod package;
 mod reconcile;
 
+pub use database::{Database, WithConnection};
 pub use db::expected_lines;
 pub use db::{RegistryConnection, PG_REGISTRY_MIGRATIONS, SQLITE_REGISTRY_MIGRATIONS};
 pub use error::RegistryError;
 pub use jobs::{
-    register_index_jobs, CrateSync, Database, IndexContext, PublishJob, UnyankJob, YankJob,
-    INDEX_BATCH_SIZE, INDEX_QUEUE,
+    register_index_jobs, CrateSync, IndexContext, PublishJob, UnyankJob, YankJob, INDEX_BATCH_SIZE,
+    INDEX_QUEUE,
 };
 pub use metadata::{
     MetadataError, PublishRequest, MAX_DEPENDENCIES, MAX_FEATURES, MAX_FEATURE_NAME_LEN,

@@ -7,11 +7,9 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, Result};
 use queue_core::{JobId, JobInfo, Runner, Storage as _};
-use registry_jobs::{
-    publish_crate_file, reconcile, register_index_jobs, unyank, yank, INDEX_QUEUE,
-};
+use registry_jobs::{reconcile, register_index_jobs, INDEX_QUEUE};
 
-use crate::setup::{log_event, runner_config, with_conn, Registry};
+use crate::setup::{log_event, runner_config, Registry};
 use crate::{Cli, Command, JobsCommand};
 
 /// How long running jobs get to finish after SIGINT or SIGTERM.
@@ -33,12 +31,10 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Publish { file } => {
             let registry = open_migrated(&cli)?;
-            let published = with_conn!(&registry.database, |conn| publish_crate_file(
-                conn,
-                &registry.store,
-                file
-            ))
-            .with_context(|| format!("publishing {}", file.display()))?;
+            let published = registry
+                .database
+                .publish_crate_file(&registry.store, file)
+                .with_context(|| format!("publishing {}", file.display()))?;
             println!(
                 "published {} {}; {}",
                 published.name,
@@ -51,12 +47,10 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             let yanking = matches!(cli.command, Command::Yank { .. });
             let registry = open_migrated(&cli)?;
             let verb = if yanking { "yank" } else { "unyank" };
-            let outcome = with_conn!(&registry.database, |conn| if yanking {
-                yank(conn, name, version)
-            } else {
-                unyank(conn, name, version)
-            })
-            .with_context(|| format!("{verb} {name} {version}"))?;
+            let outcome = registry
+                .database
+                .set_yanked(name, version, yanking)
+                .with_context(|| format!("{verb} {name} {version}"))?;
             if outcome.changed {
                 println!("{verb}ed {name} {version}; {}", job_text(outcome.job));
             } else {

@@ -6,12 +6,9 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 use index_git::CrateName;
 use queue_core::{Event, Runner, Storage as _};
-use registry_jobs::{
-    publish_crate_file, reconcile, register_index_jobs, unyank, write_crate_archive, yank,
-    RegistryError,
-};
+use registry_jobs::{reconcile, register_index_jobs, write_crate_archive, RegistryError};
 
-use crate::setup::{log_event, runner_config, with_conn, Config, Registry};
+use crate::setup::{log_event, runner_config, Config, Registry};
 
 /// A sample crate: name, version, the `[dependencies]`/`[features]` part of its manifest
 /// and its library source.
@@ -74,8 +71,7 @@ pub(crate) fn run(config: &Config) -> Result<ExitCode> {
             &vers,
             &[("Cargo.toml", &manifest), ("src/lib.rs", sample.lib)],
         )?;
-        let outcome =
-            with_conn!(&registry.database, |conn| publish_crate_file(conn, &registry.store, &path));
+        let outcome = registry.database.publish_crate_file(&registry.store, &path);
         match outcome {
             Ok(published) => println!("  published {} {}", published.name, published.vers),
             Err(RegistryError::VersionExists { .. }) => {
@@ -84,16 +80,18 @@ pub(crate) fn run(config: &Config) -> Result<ExitCode> {
             Err(err) => return Err(err).with_context(|| format!("publishing {}", path.display())),
         }
     }
-    let changed: Result<()> = with_conn!(&registry.database, |conn| {
-        for (name, vers) in [("demo-core", "0.1.0"), ("demo-json", "0.1.0")] {
-            yank(conn, name, vers).with_context(|| format!("yanking {name} {vers}"))?;
-            println!("  yanked {name} {vers}");
-        }
-        unyank(conn, "demo-json", "0.1.0").context("unyanking demo-json 0.1.0")?;
-        println!("  unyanked demo-json 0.1.0");
-        Ok(())
-    });
-    changed?;
+    for (name, vers) in [("demo-core", "0.1.0"), ("demo-json", "0.1.0")] {
+        registry
+            .database
+            .set_yanked(name, vers, true)
+            .with_context(|| format!("yanking {name} {vers}"))?;
+        println!("  yanked {name} {vers}");
+    }
+    registry
+        .database
+        .set_yanked("demo-json", "0.1.0", false)
+        .context("unyanking demo-json 0.1.0")?;
+    println!("  unyanked demo-json 0.1.0");
 
     let pending = registry.storage.count_pending()?;
     println!("Running the worker on {pending} queued index jobs");

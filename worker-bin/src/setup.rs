@@ -8,7 +8,7 @@ use anyhow::{Context as _, Result};
 use index_git::{IndexConfig, IndexRepo, RepoConfig};
 use queue_core::{Event, RunnerConfig};
 use queue_diesel::{AnyStorage, DatabaseUrl};
-use registry_jobs::{CrateStore, Database, IndexContext, RegistryConnection as _};
+use registry_jobs::{CrateStore, Database, IndexContext};
 
 /// Where the registry's parts are: what `Registry::open` needs from the command line.
 #[derive(Clone)]
@@ -29,29 +29,6 @@ pub(crate) struct Registry {
     pub(crate) index_branch: Option<String>,
 }
 
-/// Runs `$body` with `$conn` bound to a connection of the registry's database.
-macro_rules! with_conn {
-    ($database:expr, |$conn:ident| $body:expr) => {
-        match $database {
-            registry_jobs::Database::Postgres(pool) => {
-                let mut pooled = pool.get().context(
-                    "no PostgreSQL connection; check DATABASE_URL and that the server is up",
-                )?;
-                let $conn = &mut *pooled;
-                $body
-            }
-            registry_jobs::Database::Sqlite(pool) => {
-                let mut pooled = pool
-                    .get()
-                    .context("no SQLite connection; check that the database file is writable")?;
-                let $conn = &mut *pooled;
-                $body
-            }
-        }
-    };
-}
-pub(crate) use with_conn;
-
 impl Registry {
     /// Opens the database (applying migrations) and makes sure the local default index
     /// exists when no index URL was given.
@@ -68,10 +45,7 @@ impl Registry {
         let parsed = DatabaseUrl::parse(&url)?;
         let storage = AnyStorage::open(&parsed, pool_size)
             .with_context(|| format!("opening database {}", redact::Redacted(&url)))?;
-        let database = match &storage {
-            AnyStorage::Postgres(s) => Database::Postgres(s.pool().clone()),
-            AnyStorage::Sqlite(s) => Database::Sqlite(s.pool().clone()),
-        };
+        let database = Database::of_storage(&storage);
         let store = CrateStore::new(data_dir.join("crates"));
         let index_url = match &config.index_url {
             Some(url) => url.clone(),
@@ -99,7 +73,7 @@ impl Registry {
 
     /// Applies pending migrations; returns their versions.
     pub(crate) fn migrate(&self) -> Result<Vec<String>> {
-        with_conn!(&self.database, |conn| conn.run_migrations().context("applying migrations"))
+        self.database.migrate().context("applying migrations")
     }
 
     /// Opens (cloning on first use) the index and builds the jobs' context.
