@@ -1,10 +1,9 @@
-//! The `Job` trait that job types implement, and the identifiers and rows it produces.
-
-use std::fmt;
+//! The `Job` trait that job types implement, and how a job becomes a row.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::row::{JobId, NewJob};
 use crate::storage::{Storage, StorageError};
 
 /// The queue a job type runs on unless it names another.
@@ -88,32 +87,6 @@ pub trait Job: Serialize + DeserializeOwned + Send + 'static {
     {
         storage.enqueue(&NewJob::from_job(self)?)
     }
-}
-
-/// The identifier of a queued job.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
-)]
-#[serde(transparent)]
-pub struct JobId(pub i64);
-
-impl fmt::Display for JobId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-/// A job ready to be stored: what a [`Storage`] needs to insert a row.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewJob {
-    /// The job type's [`Job::JOB_NAME`].
-    pub job_type: String,
-    /// The serialized job.
-    pub data: serde_json::Value,
-    /// The job type's [`Job::PRIORITY`].
-    pub priority: i16,
-    /// The job type's [`Job::DEDUPLICATED`].
-    pub deduplicated: bool,
 }
 
 impl NewJob {

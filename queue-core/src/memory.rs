@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use crate::job::{JobId, NewJob};
+use crate::row::{JobId, NewJob};
 use crate::storage::{ClaimedJob, JobFilter, JobInfo, Outcome, Storage, StorageError, Waker};
 
 /// A [`Storage`] that keeps jobs in memory, with the same semantics as the database

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::job::{JobId, NewJob};
+use crate::row::{JobId, NewJob};
 
 /// Where jobs live. Implemented by backends (`queue-diesel` for PostgreSQL and SQLite,
 /// [`MemoryStorage`](crate::MemoryStorage) for tests).

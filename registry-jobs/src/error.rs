@@ -97,9 +97,6 @@ pub enum RegistryError {
     /// The job queue failed.
     #[error(transparent)]
     Queue(#[from] queue_diesel::Error),
-    /// The job could not be serialized.
-    #[error(transparent)]
-    Storage(#[from] queue_core::StorageError),
     /// Stored data could not be read back.
     #[error("stored data of {krate} {vers} is corrupt: {source}")]
     CorruptRow {

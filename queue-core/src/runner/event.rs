@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::job::JobId;
+use crate::row::JobId;
 
 /// Something that happened to a job or a worker, for logs and metrics.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::jobs::{BatchJob, BatchLog, DedupJob, Journal, LimitedJob, RecordingJob};
-use crate::job::{Job, JobId, NewJob};
+use crate::job::Job;
 use crate::retry::RetryPolicy;
+use crate::row::{JobId, NewJob};
 use crate::runner::{Runner, RunnerConfig};
 use crate::storage::{ClaimedJob, JobFilter, Outcome, Storage, StorageError};
 
