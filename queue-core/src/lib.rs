@@ -12,7 +12,7 @@ pub mod testing;
 
 pub use job::{Job, DEFAULT_QUEUE};
 pub use memory::MemoryStorage;
-pub use retry::RetryPolicy;
+pub use retry::{RetryPolicy, MAX_RETRY_DELAY};
 pub use row::{JobId, NewJob};
 pub use runner::{
     DrainReport, Event, Runner, RunnerConfig, RunnerError, RunnerHandle, ShutdownReport,

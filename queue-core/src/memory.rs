@@ -183,7 +183,7 @@ impl Storage for MemoryStorage {
                         row.retries += 1;
                         row.last_retry = Some(now);
                         row.last_error = Some(error);
-                        row.run_at = retry_in.map(|d| now + d);
+                        row.run_at = retry_in.map(|d| now + d.min(crate::MAX_RETRY_DELAY));
                     }
                 }
             }

@@ -2,6 +2,11 @@
 
 use std::time::Duration;
 
+/// The longest a failed job ever waits, whatever the policy or a storage's caller asks:
+/// ten years. Storages clamp every retry delay to it, so no arithmetic on a timestamp
+/// overflows (a panic in memory, "timestamp out of range" on PostgreSQL).
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
 /// How long a failed job waits before its next attempt: `base x 2^(failures - 1)`, capped at
 /// `max`. Unlike an uncapped doubling (after 20 failures, two years), a job that keeps
 /// failing is tried again at least every `max`.
@@ -25,7 +30,8 @@ impl RetryPolicy {
     pub fn delay(&self, failures: u32) -> Duration {
         let exponent = failures.saturating_sub(1).min(31);
         let factor = 1u32 << exponent;
-        self.base.checked_mul(factor).map_or(self.max, |d| d.min(self.max))
+        let max = self.max.min(MAX_RETRY_DELAY);
+        self.base.checked_mul(factor).map_or(max, |d| d.min(max))
     }
 
     /// When to retry after failure number `failures` of a job type that allows

@@ -83,7 +83,9 @@ fn events_of_a_scenario() {
 
     let lines = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&lines);
-    Runner::new(Arc::clone(&storage), RunnerConfig::default())
+    // The sweep of unregistered types is on, so the retired row shows as a failure.
+    let config = RunnerConfig { fail_unknown_job_types: true, ..RunnerConfig::default() };
+    Runner::new(Arc::clone(&storage), config)
         .register::<RecordingJob>(Journal::new())
         .on_event(move |event| {
             let line = match event {
@@ -104,4 +106,14 @@ fn events_of_a_scenario() {
         .unwrap();
     let lines = lines.lock().unwrap().join("\n");
     insta::assert_snapshot!(lines);
+}
+
+#[test]
+fn no_policy_waits_longer_than_the_cap() {
+    let policy = RetryPolicy { base: Duration::MAX, max: Duration::MAX };
+    assert_eq!(policy.delay(1), crate::MAX_RETRY_DELAY);
+    assert_eq!(policy.delay(u32::MAX), crate::MAX_RETRY_DELAY);
+    let small = RetryPolicy { base: Duration::from_secs(1), max: Duration::from_secs(8) };
+    assert_eq!(small.delay(1), Duration::from_secs(1));
+    assert_eq!(small.delay(40), Duration::from_secs(8));
 }

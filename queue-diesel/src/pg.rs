@@ -265,7 +265,7 @@ fn record_failure(
     )
     .bind::<BigInt, _>(id)
     .bind::<Text, _>(error)
-    .bind::<Nullable<BigInt>, _>(retry_in.map(micros))
+    .bind::<Nullable<BigInt>, _>(retry_in.map(|d| micros(d.min(queue_core::MAX_RETRY_DELAY))))
     .execute(conn)
 }
 

@@ -460,8 +460,11 @@ impl SqliteStorage {
                                     background_jobs::retries.eq(background_jobs::retries + 1),
                                     background_jobs::last_retry.eq(Some(now)),
                                     background_jobs::last_error.eq(Some(error)),
-                                    background_jobs::run_at
-                                        .eq(retry_in.map(|d| now.saturating_add(micros(d)))),
+                                    background_jobs::run_at.eq(retry_in.map(|d| {
+                                        now.saturating_add(micros(
+                                            d.min(queue_core::MAX_RETRY_DELAY),
+                                        ))
+                                    })),
                                     background_jobs::locked_until.eq(None::<i64>),
                                     background_jobs::lock_token.eq(None::<i64>),
                                 ))

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, Result};
-use queue_core::{JobId, JobInfo, Runner, Storage as _};
+use queue_core::{Event, JobId, JobInfo, Runner, Storage as _};
 use registry_jobs::{reconcile, register_index_jobs, INDEX_QUEUE};
 
 use crate::setup::{log_event, runner_config, Registry};
@@ -126,14 +126,35 @@ fn run_worker(cli: &Cli, until_empty: bool, workers: usize) -> Result<ExitCode> 
         tracing::info!(?applied, "applied migrations");
     }
     let ctx = registry.index_context()?;
+    let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&failures);
     let runner =
         register_index_jobs(Runner::new(Arc::clone(&registry.storage), runner_config()), ctx)
             .workers(INDEX_QUEUE, workers)
-            .on_event(log_event);
+            .on_event(log_event)
+            .on_event(move |event| {
+                if let Event::Failed { id, job_type, error, .. } = event {
+                    let first = error.lines().next().unwrap_or_default();
+                    if let Ok(mut failures) = seen.lock() {
+                        failures.push(format!("job {id} ({job_type}): {first}"));
+                    }
+                }
+            });
     if until_empty {
         let report = runner.run_until_empty()?;
         println!("ran {} jobs ({} failed runs)", report.succeeded, report.failed);
-        return Ok(ExitCode::SUCCESS);
+        if report.failed == 0 {
+            return Ok(ExitCode::SUCCESS);
+        }
+        let failures = failures.lock().map(|f| f.clone()).unwrap_or_default();
+        for failure in &failures {
+            eprintln!("error: {}", redact::redact(failure));
+        }
+        eprintln!(
+            "error: {} job runs failed; `registry-worker jobs list` shows them",
+            report.failed
+        );
+        return Ok(ExitCode::FAILURE);
     }
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {

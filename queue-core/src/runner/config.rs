@@ -16,9 +16,11 @@ pub struct RunnerConfig {
     pub retry: RetryPolicy,
     /// How long a worker waits after a storage error before it tries again.
     pub storage_error_backoff: Duration,
-    /// Claim rows whose job type no registered job has, and record them as failed with an
-    /// error naming the type, so operators see them. Turn off when runners with different
-    /// job types share one job table.
+    /// Also claim rows whose job type no registered job has, and record them as failed
+    /// with an error naming the type, so operators see them. Off by default: a runner
+    /// claims only the types it registered, so services that queue their own job types in
+    /// the same table are left alone (a row nobody runs still shows in the monitor's
+    /// stalled check).
     pub fail_unknown_job_types: bool,
     /// Ask the storage for wake-ups on enqueue (`LISTEN`/`NOTIFY` on PostgreSQL). Off,
     /// idle workers only poll.
@@ -31,7 +33,7 @@ impl Default for RunnerConfig {
             poll_interval: Duration::from_secs(1),
             retry: RetryPolicy::default(),
             storage_error_backoff: Duration::from_secs(1),
-            fail_unknown_job_types: true,
+            fail_unknown_job_types: false,
             use_notifications: true,
         }
     }

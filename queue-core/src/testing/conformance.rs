@@ -400,6 +400,48 @@ pub fn unknown_job_type_is_kept_as_failure<S: Storage>(storage: S) {
     assert!(error.contains("no_such_job") && error.contains("not registered"), "{error}");
 }
 
+/// With the default configuration a runner claims only the types it registered: a job
+/// type that another service queues in the same table is left alone, untouched.
+pub fn foreign_job_types_are_left_alone<S: Storage>(storage: S) {
+    let storage = Arc::new(storage);
+    let journal = Journal::new();
+    let foreign = enqueue(&*storage, &job("send_email", json!({"to": "x"}), 0));
+    RecordingJob::new(1).enqueue(&*storage).unwrap();
+    let config = RunnerConfig { fail_unknown_job_types: false, ..fast_config() };
+    let report = Runner::new(Arc::clone(&storage), config)
+        .register::<RecordingJob>(Arc::clone(&journal))
+        .run_until_empty()
+        .unwrap();
+    assert_eq!((report.succeeded, report.failed), (1, 0));
+    let left = storage.pending_jobs(10).unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].id, foreign);
+    assert_eq!((left[0].retries, left[0].last_error.as_deref()), (0, None), "untouched");
+    assert!(!RunnerConfig::default().fail_unknown_job_types, "the default leaves them alone");
+}
+
+/// A retry delay far beyond any policy (`Duration::MAX`) is recorded, clamped to
+/// `MAX_RETRY_DELAY`, instead of overflowing a timestamp.
+pub fn a_huge_retry_delay_is_recorded<S: Storage>(storage: S) {
+    let id = enqueue(&storage, &job("a", json!(1), 0));
+    let claimed = storage
+        .run_batch(&JobFilter::Types(&["a"]), 1, &mut |jobs| {
+            vec![
+                Outcome::Failed { error: "later".into(), retry_in: Some(Duration::MAX) };
+                jobs.len()
+            ]
+        })
+        .unwrap();
+    assert_eq!(claimed, 1);
+    let failing = storage.failing_jobs(1).unwrap();
+    assert_eq!(failing.len(), 1);
+    assert_eq!(failing[0].id, id);
+    let run_at = failing[0].run_at.expect("still scheduled");
+    let wait = run_at.duration_since(std::time::SystemTime::now()).unwrap_or_default();
+    assert!(wait > Duration::from_secs(365 * 24 * 3600), "{wait:?}");
+    assert!(wait <= crate::MAX_RETRY_DELAY + Duration::from_secs(60), "{wait:?}");
+}
+
 /// A row whose data does not deserialize is kept as a failure with the serde error.
 pub fn undeserializable_data_is_kept_as_failure<S: Storage>(storage: S) {
     let storage = Arc::new(storage);

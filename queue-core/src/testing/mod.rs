@@ -43,6 +43,8 @@ macro_rules! storage_conformance_tests {
             pending_jobs_list_in_running_order,
             panicking_job_is_recorded_as_failure,
             unknown_job_type_is_kept_as_failure,
+            foreign_job_types_are_left_alone,
+            a_huge_retry_delay_is_recorded,
             undeserializable_data_is_kept_as_failure,
             concurrent_workers_never_run_a_job_twice,
             graceful_shutdown_lets_running_jobs_finish,

@@ -66,7 +66,14 @@ fn no_password_or_token_reaches_any_output_or_the_job_table() {
     upstream.refuse_pushes(true);
     let second = crate::cargo_package_version(dir.path(), "0.2.0");
     outputs.push(worker(&["publish", second.to_str().unwrap()], &database_url));
-    outputs.push(worker(&["run", "--until-empty"], &database_url));
+    let failed_run = worker(&["run", "--until-empty"], &database_url);
+    assert_eq!(failed_run.1.status.code(), Some(1), "a run with a failed job exits 1");
+    let stderr = String::from_utf8_lossy(&failed_run.1.stderr).into_owned();
+    assert!(
+        stderr.contains("(index_publish)") && stderr.contains("rejected"),
+        "names the job: {stderr}"
+    );
+    outputs.push(failed_run);
     outputs.push(worker(&["jobs", "list"], &database_url));
     let listed = worker(&["jobs", "list", "--json"], &database_url);
     let text = String::from_utf8_lossy(&listed.1.stdout).into_owned();
