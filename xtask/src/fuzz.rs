@@ -143,7 +143,8 @@ pub(crate) fn run(root: &Path, targets: &[&'static str], seconds: u64) -> Result
 }
 
 /// Builds every target with coverage instrumentation for the host only (so build scripts
-/// and proc macros stay uninstrumented); returns the directory of the binaries.
+/// and proc macros stay uninstrumented); returns the directory of the binaries. Not
+/// `--locked`: `fuzz/Cargo.lock` follows the workspace's dependencies as they change.
 fn build(root: &Path) -> Result<PathBuf> {
     let host = host_triple()?;
     let flags = [
@@ -159,7 +160,7 @@ fn build(root: &Path) -> Result<PathBuf> {
     let target_dir = root.join("target/fuzz");
     let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .current_dir(root.join("fuzz"))
-        .args(["build", "--release", "--locked", "--bins", "--target", &host])
+        .args(["build", "--release", "--bins", "--target", &host])
         .arg("--target-dir")
         .arg(&target_dir)
         .env("RUSTFLAGS", flags.join(" "))
