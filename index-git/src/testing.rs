@@ -113,8 +113,14 @@ impl UpstreamIndex {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let child = Command::new("git")
-            .arg("daemon")
+        // `git daemon` would run `git-daemon` as a child of its own, which killing `git`
+        // leaves running: start `git-daemon` itself, so that dropping this value stops it.
+        let exec_path = Command::new("git")
+            .arg("--exec-path")
+            .output()
+            .expect("running git --exec-path (is git installed?)");
+        let exec_path = String::from_utf8_lossy(&exec_path.stdout).trim().to_owned();
+        let child = Command::new(Path::new(&exec_path).join("git-daemon"))
             .arg("--reuseaddr")
             .arg("--export-all")
             .arg("--enable=receive-pack")
