@@ -28,7 +28,12 @@ pub(crate) struct Cli {
     #[arg(long, env = "REGISTRY_DATA_DIR", default_value = "./registry-data")]
     data_dir: PathBuf,
     /// Page when a job that is not running has waited longer than this many minutes.
-    #[arg(long, env = "MAX_JOB_TIME", default_value_t = 15)]
+    #[arg(
+        long,
+        env = "MAX_JOB_TIME",
+        default_value_t = 15,
+        value_parser = clap::value_parser!(u64).range(1..=MAX_MINUTES)
+    )]
     max_job_time: u64,
     /// Page when a job has failed at least this many times.
     #[arg(long, env = "MAX_JOB_FAILURES", default_value_t = 5)]
@@ -59,6 +64,9 @@ impl std::fmt::Debug for Cli {
 }
 
 const COULD_NOT_RUN: u8 = 2;
+
+/// The longest `--max-job-time` accepted: ten years, in minutes.
+const MAX_MINUTES: u64 = 10 * 365 * 24 * 60;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -17,7 +17,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
 
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
-        Command::Run { until_empty, workers } => run_worker(&cli, *until_empty, *workers),
+        Command::Run { until_empty, workers } => {
+            run_worker(&cli, *until_empty, usize::from(*workers))
+        }
         Command::Migrate => {
             let registry = Registry::open(&cli.config(), 2)?;
             let applied = registry.migrate()?;

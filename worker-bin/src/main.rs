@@ -86,8 +86,8 @@ pub(crate) enum Command {
         until_empty: bool,
         /// Worker threads of the index queue. Index edits are serialised by design, so more
         /// than one mostly waits on the repository.
-        #[arg(long, default_value_t = 1)]
-        workers: usize,
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+        workers: u16,
     },
     /// Apply pending database migrations.
     Migrate,

@@ -273,3 +273,13 @@ fn no_secret_reaches_the_output_or_a_page() {
         assert!(!text.contains(&password) && !text.contains(&token), "{text}");
     }
 }
+
+/// Numbers that would overflow are usage errors, not a panic or a wrapped-around check.
+#[test]
+fn out_of_range_numbers_are_usage_errors() {
+    for minutes in ["0", "5256001", "99999999999999999999"] {
+        let output = run(monitor("unused.sqlite3").args(["--max-job-time", minutes]));
+        assert_eq!(output.status.code(), Some(2), "--max-job-time {minutes}");
+        assert!(String::from_utf8_lossy(&output.stderr).contains("--max-job-time"));
+    }
+}

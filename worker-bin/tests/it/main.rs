@@ -137,6 +137,11 @@ fn usage_and_operation_errors_have_their_exit_codes() {
     let data = dir.path().join("data");
     assert_eq!(run(worker(&data).arg("no-such-command")).status.code(), Some(2));
     assert_eq!(run(worker(&data).args(["jobs", "retry", "not-a-number"])).status.code(), Some(2));
+    for workers in ["0", "257", "18446744073709551616"] {
+        let refused = run(worker(&data).args(["run", "--until-empty", "--workers", workers]));
+        assert_eq!(refused.status.code(), Some(2), "--workers {workers}");
+        assert!(String::from_utf8_lossy(&refused.stderr).contains("--workers"));
+    }
     let missing = run(worker(&data).args(["jobs", "delete", "999"]));
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("job 999 does not exist"));
