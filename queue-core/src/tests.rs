@@ -99,6 +99,9 @@ fn events_of_a_scenario() {
                     format!("[{queue}] failed {job_type} #{id}: {error} (retry in {retry_in:?})")
                 }
                 Event::StorageFailed { queue, error } => format!("[{queue}] storage: {error}"),
+                Event::WorkerPanicked { queue, message } => {
+                    format!("[{queue}] panicked: {message}")
+                }
             };
             sink.lock().unwrap().push(line);
         })
@@ -116,4 +119,73 @@ fn no_policy_waits_longer_than_the_cap() {
     let small = RetryPolicy { base: Duration::from_secs(1), max: Duration::from_secs(8) };
     assert_eq!(small.delay(1), Duration::from_secs(1));
     assert_eq!(small.delay(40), Duration::from_secs(8));
+}
+
+/// A storage whose claim panics: the worker's panic happens outside any job.
+struct PanickingStorage(MemoryStorage);
+
+impl crate::Storage for PanickingStorage {
+    fn enqueue(&self, job: &crate::NewJob) -> Result<Option<crate::JobId>, crate::StorageError> {
+        self.0.enqueue(job)
+    }
+    fn run_batch(
+        &self,
+        _filter: &JobFilter<'_>,
+        _max: usize,
+        _run: &mut dyn FnMut(&[crate::storage::ClaimedJob]) -> Vec<crate::storage::Outcome>,
+    ) -> Result<usize, crate::StorageError> {
+        panic!("the claim query's driver fell over")
+    }
+    fn count_pending(&self) -> Result<u64, crate::StorageError> {
+        self.0.count_pending()
+    }
+    fn pending_jobs(&self, limit: usize) -> Result<Vec<crate::JobInfo>, crate::StorageError> {
+        self.0.pending_jobs(limit)
+    }
+    fn stalled_jobs(
+        &self,
+        older_than: Duration,
+    ) -> Result<Vec<crate::JobInfo>, crate::StorageError> {
+        self.0.stalled_jobs(older_than)
+    }
+    fn failing_jobs(&self, min_failures: u32) -> Result<Vec<crate::JobInfo>, crate::StorageError> {
+        self.0.failing_jobs(min_failures)
+    }
+    fn retry_now(&self, id: crate::JobId) -> Result<bool, crate::StorageError> {
+        self.0.retry_now(id)
+    }
+    fn delete(&self, id: crate::JobId) -> Result<bool, crate::StorageError> {
+        self.0.delete(id)
+    }
+}
+
+#[test]
+fn a_worker_that_panics_outside_a_job_is_reported() {
+    use std::sync::{Arc, Mutex};
+
+    use crate::testing::{Journal, RecordingJob};
+    use crate::{Event, Job as _, Runner, RunnerConfig, RunnerError};
+
+    let storage = Arc::new(PanickingStorage(MemoryStorage::new()));
+    RecordingJob::new(1).enqueue(&*storage).unwrap();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&events);
+    let result = Runner::new(Arc::clone(&storage), RunnerConfig::default())
+        .register::<RecordingJob>(Journal::new())
+        .on_event(move |event| sink.lock().unwrap().push(event.clone()))
+        .run_until_empty();
+    match result {
+        Err(RunnerError::WorkerPanicked { queue, message }) => {
+            assert_eq!(queue, "default");
+            assert_eq!(message, "the claim query's driver fell over");
+        }
+        other => panic!("expected WorkerPanicked, got {other:?}"),
+    }
+    let events = events.lock().unwrap();
+    assert!(
+        events.iter().any(
+            |e| matches!(e, Event::WorkerPanicked { message, .. } if message.contains("fell over"))
+        ),
+        "{events:?}"
+    );
 }

@@ -121,6 +121,9 @@ pub(crate) fn log_event(event: &Event) {
             error = error.as_str(),
             "job failed"
         ),
+        Event::WorkerPanicked { queue, message } => {
+            tracing::error!(queue, message = message.as_str(), "worker panicked outside a job")
+        }
         Event::StorageFailed { queue, error } => {
             tracing::error!(queue, error = error.as_str(), "job storage failed")
         }

@@ -52,4 +52,12 @@ pub enum Event {
         /// The storage's error message.
         error: String,
     },
+    /// A worker thread panicked outside a job (in the storage, say) and stopped. Its claims
+    /// are released as a crashed worker's; the other workers go on.
+    WorkerPanicked {
+        /// The worker's queue.
+        queue: String,
+        /// The panic's message.
+        message: String,
+    },
 }

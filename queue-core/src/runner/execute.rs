@@ -84,6 +84,8 @@ pub(super) struct Shared<S: Storage + ?Sized> {
     pub(super) succeeded: AtomicU64,
     pub(super) failed: AtomicU64,
     pub(super) drain_error: Mutex<Option<StorageError>>,
+    /// The first panic of a worker thread outside a job: its queue and message.
+    pub(super) worker_panic: Mutex<Option<(String, String)>>,
 }
 
 impl<S: Storage + ?Sized> Stoppable for Shared<S> {
@@ -211,7 +213,7 @@ impl<S: Storage + ?Sized> Shared<S> {
     }
 }
 
-fn panic_message(payload: &(dyn Any + Send)) -> String {
+pub(super) fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = payload.downcast_ref::<String>() {

@@ -56,6 +56,14 @@ pub enum RunnerError {
     /// The storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// A worker thread panicked outside a job; see [`Event::WorkerPanicked`].
+    #[error("a worker of queue `{queue}` panicked outside a job: {message}")]
+    WorkerPanicked {
+        /// The worker's queue.
+        queue: String,
+        /// The panic's message.
+        message: String,
+    },
     /// A worker thread could not be started.
     #[error("cannot start worker thread: {0}")]
     Thread(#[source] std::io::Error),
@@ -161,6 +169,11 @@ impl<S: Storage + ?Sized> Runner<S> {
         if let Some(err) = shared.drain_error.lock().map(|mut e| e.take()).unwrap_or(None) {
             return Err(RunnerError::Storage(err));
         }
+        if let Some((queue, message)) =
+            shared.worker_panic.lock().map(|mut p| p.take()).unwrap_or(None)
+        {
+            return Err(RunnerError::WorkerPanicked { queue, message });
+        }
         Ok(DrainReport {
             succeeded: shared.succeeded.load(Ordering::Relaxed),
             failed: shared.failed.load(Ordering::Relaxed),
@@ -198,6 +211,7 @@ impl<S: Storage + ?Sized> Runner<S> {
             succeeded: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             drain_error: Mutex::new(None),
+            worker_panic: Mutex::new(None),
         });
         let subscription = if mode == Mode::Drain || !shared.config.use_notifications {
             None

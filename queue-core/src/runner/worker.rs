@@ -1,6 +1,7 @@
 //! The worker loop: claim a batch, run it, record it; wait for a wake-up when idle.
 
 use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
@@ -8,7 +9,7 @@ use std::thread::JoinHandle;
 use crate::storage::{ClaimedJob, JobFilter, Storage};
 
 use super::event::Event;
-use super::execute::Shared;
+use super::execute::{panic_message, Shared};
 use super::RunnerError;
 
 /// How workers treat an empty queue.
@@ -61,7 +62,22 @@ pub(super) fn spawn_workers<S: Storage + ?Sized>(
             };
             let spawned =
                 std::thread::Builder::new().name(format!("{queue}-worker-{n}")).spawn(move || {
-                    worker.run();
+                    let shared = Arc::clone(&worker.shared);
+                    let queue = worker.queue.clone();
+                    let done = worker.done.clone();
+                    // A job's panic is caught where it runs; this one came from elsewhere
+                    // (the storage, a hook): report it instead of losing the thread quietly.
+                    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| worker.run())) {
+                        let message = panic_message(payload.as_ref());
+                        shared.emit(&Event::WorkerPanicked {
+                            queue: queue.clone(),
+                            message: message.clone(),
+                        });
+                        if let Ok(mut slot) = shared.worker_panic.lock() {
+                            slot.get_or_insert((queue, message));
+                        }
+                        let _ = done.send(());
+                    }
                 });
             match spawned {
                 Ok(handle) => threads.push(handle),
