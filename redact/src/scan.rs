@@ -42,6 +42,17 @@ fn ends_word(b: u8) -> bool {
     b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b'`' | b'<' | b'>')
 }
 
+/// `out` (when something was replaced) completed with the rest of `text` from `copied`.
+fn finish(text: &str, out: Option<String>, copied: usize) -> Cow<'_, str> {
+    match out {
+        Some(mut out) => {
+            out.push_str(&text[copied..]);
+            Cow::Owned(out)
+        }
+        None => Cow::Borrowed(text),
+    }
+}
+
 fn redact_userinfo(text: &str) -> Cow<'_, str> {
     let bytes = text.as_bytes();
     let mut out: Option<String> = None;
@@ -64,13 +75,7 @@ fn redact_userinfo(text: &str) -> Cow<'_, str> {
             _ => at = start,
         }
     }
-    match out {
-        Some(mut out) => {
-            out.push_str(&text[copied..]);
-            Cow::Owned(out)
-        }
-        None => Cow::Borrowed(text),
-    }
+    finish(text, out, copied)
 }
 
 fn redact_parameters(text: &str) -> Cow<'_, str> {
@@ -109,13 +114,7 @@ fn redact_parameters(text: &str) -> Cow<'_, str> {
         copied = value_end;
         at = value_end;
     }
-    match out {
-        Some(mut out) => {
-            out.push_str(&text[copied..]);
-            Cow::Owned(out)
-        }
-        None => Cow::Borrowed(text),
-    }
+    finish(text, out, copied)
 }
 
 #[cfg(test)]
