@@ -1,8 +1,9 @@
-//! The checks: jobs waiting too long, and jobs failing too often.
+//! The checks: jobs waiting too long, jobs running too long, and jobs failing too often.
+//! They only read (no lock, no write), so the monitor can run as a read-only role.
 
 use std::time::{Duration, SystemTime};
 
-use queue_core::{JobInfo, Storage, StorageError};
+use queue_core::{JobInfo, RunningJob, Storage, StorageError};
 use serde::Serialize;
 
 /// The outcome of one check.
@@ -24,16 +25,62 @@ fn minutes(d: Duration) -> u64 {
     d.as_secs() / 60
 }
 
+/// `15 minutes`, or `90 seconds` for a limit that is not a whole number of minutes.
+fn limit(d: Duration) -> String {
+    if d.as_secs() % 60 == 0 {
+        format!("{} minutes", d.as_secs() / 60)
+    } else {
+        format!("{} seconds", d.as_secs())
+    }
+}
+
 fn describe(job: &JobInfo) -> String {
     format!("job {} ({} {})", job.id, job.job_type, job.data)
 }
 
-/// Runs both checks.
+/// The limits the checks hold the queue to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// A job not running may wait this long.
+    pub(crate) max_job_time: Duration,
+    /// A job may run this long.
+    pub(crate) max_run_time: Duration,
+    /// A job may fail this many times minus one.
+    pub(crate) max_failures: u32,
+}
+
+/// The name (and PagerDuty `dedup_key`) of the incident "the checks could not run".
+pub(crate) const CHECKS_FAILED: &str = "registry-monitor-checks-failed";
+
+/// The result for "the checks could not run" (`error`), or for "they ran" (`None`).
+pub(crate) fn checks_ran(error: Option<&str>) -> CheckResult {
+    match error {
+        None => CheckResult {
+            name: CHECKS_FAILED,
+            ok: true,
+            count: 0,
+            summary: "the queue checks ran".into(),
+            job_id: None,
+        },
+        Some(error) => CheckResult {
+            name: CHECKS_FAILED,
+            ok: false,
+            count: 0,
+            summary: redact::redact(&format!(
+                "the registry job queue cannot be checked, so stuck jobs would go unnoticed: {error}"
+            ))
+            .into_owned(),
+            job_id: None,
+        },
+    }
+}
+
+/// Runs the three checks.
 pub(crate) fn run_checks<S: Storage + ?Sized>(
     storage: &S,
-    max_job_time: Duration,
-    max_failures: u32,
+    limits: Limits,
 ) -> Result<Vec<CheckResult>, StorageError> {
+    let Limits { max_job_time, max_run_time, max_failures } = limits;
     let stalled = storage.stalled_jobs(max_job_time)?;
     let stalled_result = match stalled.first() {
         None => CheckResult {
@@ -57,6 +104,32 @@ pub(crate) fn run_checks<S: Storage + ?Sized>(
                     minutes(age)
                 ),
                 job_id: Some(oldest.id.0),
+            }
+        }
+    };
+    let running = storage.long_running_jobs(max_run_time)?;
+    let running_result = match running.first() {
+        None => CheckResult {
+            name: "registry-jobs-running-too-long",
+            ok: true,
+            count: 0,
+            summary: format!("no job has run longer than {}", limit(max_run_time)),
+            job_id: None,
+        },
+        Some(RunningJob { job, since }) => {
+            let age = SystemTime::now().duration_since(*since).unwrap_or_default();
+            CheckResult {
+                name: "registry-jobs-running-too-long",
+                ok: false,
+                count: running.len(),
+                summary: format!(
+                    "{} background jobs have been running longer than {} (a push or fetch that hangs?); the longest is {}, running for {} minutes",
+                    running.len(),
+                    limit(max_run_time),
+                    describe(job),
+                    minutes(age)
+                ),
+                job_id: Some(job.id.0),
             }
         }
     };
@@ -85,7 +158,7 @@ pub(crate) fn run_checks<S: Storage + ?Sized>(
     };
     // Job arguments and errors may hold what a job was given or met: a page never carries
     // a secret, whatever an older worker stored.
-    let results = [stalled_result, failing_result]
+    let results = [stalled_result, running_result, failing_result]
         .into_iter()
         .map(|mut result| {
             result.summary = redact::redact(&result.summary).into_owned();

@@ -18,7 +18,7 @@ pub use runner::{
     DrainReport, Event, Runner, RunnerConfig, RunnerError, RunnerHandle, ShutdownReport,
     MAX_ERROR_LEN,
 };
-pub use storage::{JobInfo, Storage, StorageError};
+pub use storage::{JobInfo, RunningJob, Storage, StorageError};
 
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,9 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use crate::row::{JobId, NewJob};
-use crate::storage::{ClaimedJob, JobFilter, JobInfo, Outcome, Storage, StorageError, Waker};
+use crate::storage::{
+    ClaimedJob, JobFilter, JobInfo, Outcome, RunningJob, Storage, StorageError, Waker,
+};
 
 /// A [`Storage`] that keeps jobs in memory, with the same semantics as the database
 /// backends (it passes the same conformance suite). Jobs are lost when it is dropped, so it
@@ -33,7 +35,8 @@ struct Row {
     last_retry: Option<SystemTime>,
     last_error: Option<String>,
     run_at: Option<SystemTime>,
-    running: bool,
+    /// When the worker running it claimed it; `None` when no worker is.
+    running_since: Option<SystemTime>,
 }
 
 impl MemoryStorage {
@@ -65,7 +68,7 @@ impl Row {
     }
 
     fn runnable(&self, now: SystemTime) -> bool {
-        !self.running && self.run_at.is_some_and(|at| at <= now)
+        self.running_since.is_none() && self.run_at.is_some_and(|at| at <= now)
     }
 }
 
@@ -81,7 +84,7 @@ impl Storage for MemoryStorage {
         if job.deduplicated {
             let existing = state.jobs.values_mut().find(|row| {
                 row.deduplicated
-                    && !row.running
+                    && row.running_since.is_none()
                     && row.run_at.is_some()
                     && row.job_type == job.job_type
                     && row.data == job.data
@@ -105,7 +108,7 @@ impl Storage for MemoryStorage {
                 last_retry: None,
                 last_error: None,
                 run_at: Some(now),
-                running: false,
+                running_since: None,
             },
         );
         let wakers = state.wakers.clone();
@@ -134,7 +137,7 @@ impl Storage for MemoryStorage {
             ids.into_iter()
                 .filter_map(|id| {
                     let row = state.jobs.get_mut(&id)?;
-                    row.running = true;
+                    row.running_since = Some(now);
                     Some(ClaimedJob {
                         id,
                         job_type: row.job_type.clone(),
@@ -157,7 +160,7 @@ impl Storage for MemoryStorage {
                 let mut state = self.storage.state();
                 for id in &self.ids {
                     if let Some(row) = state.jobs.get_mut(id) {
-                        row.running = false;
+                        row.running_since = None;
                     }
                 }
             }
@@ -179,7 +182,7 @@ impl Storage for MemoryStorage {
                 }
                 Outcome::Failed { error, retry_in } => {
                     if let Some(row) = state.jobs.get_mut(&job.id) {
-                        row.running = false;
+                        row.running_since = None;
                         row.retries += 1;
                         row.last_retry = Some(now);
                         row.last_error = Some(error);
@@ -213,9 +216,24 @@ impl Storage for MemoryStorage {
         Ok(state
             .jobs
             .iter()
-            .filter(|(_, row)| !row.running && row.created_at <= cutoff)
+            .filter(|(_, row)| row.running_since.is_none() && row.created_at <= cutoff)
             .map(|(id, row)| row.info(*id))
             .collect())
+    }
+
+    fn long_running_jobs(&self, longer_than: Duration) -> Result<Vec<RunningJob>, StorageError> {
+        let cutoff = SystemTime::now().checked_sub(longer_than).unwrap_or(SystemTime::UNIX_EPOCH);
+        let state = self.state();
+        let mut jobs: Vec<RunningJob> = state
+            .jobs
+            .iter()
+            .filter_map(|(id, row)| {
+                let since = row.running_since.filter(|since| *since <= cutoff)?;
+                Some(RunningJob { job: row.info(*id), since })
+            })
+            .collect();
+        jobs.sort_by_key(|running| (running.since, running.job.id));
+        Ok(jobs)
     }
 
     fn failing_jobs(&self, min_failures: u32) -> Result<Vec<JobInfo>, StorageError> {
@@ -244,7 +262,7 @@ impl Storage for MemoryStorage {
         let mut state = self.state();
         match state.jobs.get(&id) {
             None => Ok(false),
-            Some(row) if row.running => Err(StorageError::JobRunning(id)),
+            Some(row) if row.running_since.is_some() => Err(StorageError::JobRunning(id)),
             Some(_) => Ok(state.jobs.remove(&id).is_some()),
         }
     }

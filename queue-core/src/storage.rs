@@ -41,6 +41,11 @@ pub trait Storage: Send + Sync + 'static {
     /// not, or unwinds, nothing is recorded: the claims are released as a crashed worker's
     /// would be, and the call fails with [`StorageError::Outcomes`] (see
     /// [`check_outcomes`]).
+    ///
+    /// When the claim was lost while `run` ran (a lease that lapsed, a database session
+    /// that ended) or the outcomes cannot be written, the call fails with
+    /// [`StorageError::NotRecorded`] naming the jobs: it never reports success for a job
+    /// whose outcome it did not record.
     fn run_batch(
         &self,
         filter: &JobFilter<'_>,
@@ -86,6 +91,11 @@ pub trait Storage: Send + Sync + 'static {
     /// Jobs enqueued more than `older_than` ago that no worker is running now, oldest first.
     fn stalled_jobs(&self, older_than: Duration) -> Result<Vec<JobInfo>, StorageError>;
 
+    /// Jobs a worker has been running for longer than `longer_than` (a push that never
+    /// returns, say), longest-running first. Like every operator query, it takes no lock
+    /// and writes nothing, so a read-only role can run it.
+    fn long_running_jobs(&self, longer_than: Duration) -> Result<Vec<RunningJob>, StorageError>;
+
     /// Jobs that failed at least `min_failures` times, most failures first.
     fn failing_jobs(&self, min_failures: u32) -> Result<Vec<JobInfo>, StorageError>;
 
@@ -127,6 +137,9 @@ impl<S: Storage + ?Sized> Storage for Arc<S> {
     }
     fn stalled_jobs(&self, older_than: Duration) -> Result<Vec<JobInfo>, StorageError> {
         (**self).stalled_jobs(older_than)
+    }
+    fn long_running_jobs(&self, longer_than: Duration) -> Result<Vec<RunningJob>, StorageError> {
+        (**self).long_running_jobs(longer_than)
     }
     fn failing_jobs(&self, min_failures: u32) -> Result<Vec<JobInfo>, StorageError> {
         (**self).failing_jobs(min_failures)
@@ -219,6 +232,15 @@ pub struct JobInfo {
     pub run_at: Option<SystemTime>,
 }
 
+/// A job a worker is running, as operators see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunningJob {
+    /// The job.
+    pub job: JobInfo,
+    /// When the worker running it claimed it.
+    pub since: SystemTime,
+}
+
 /// A handle a backend calls to wake idle workers at once.
 #[derive(Clone)]
 pub struct Waker(Arc<dyn Fn() + Send + Sync>);
@@ -262,12 +284,27 @@ pub enum StorageError {
         /// Outcomes returned.
         outcomes: usize,
     },
+    /// The jobs ran, but their outcomes were not recorded: the claim was lost before the
+    /// outcomes reached the database (a SQLite lease that lapsed, a PostgreSQL session that
+    /// ended while holding the row locks) or recording them failed. The run counts as a
+    /// failure; the jobs stay in the storage and run again (at-least-once).
+    #[error("the outcomes of job(s) {} were not recorded, so the jobs will run again: {reason}", format_ids(.jobs))]
+    NotRecorded {
+        /// The jobs whose outcomes were lost.
+        jobs: Vec<JobId>,
+        /// Why: what the backend said.
+        reason: String,
+    },
     /// The job is running and cannot be deleted now.
     #[error("job {0} is running now; delete it after it finished or failed")]
     JobRunning(JobId),
     /// The backend failed (connection, query, pool); the message says what to check.
     #[error(transparent)]
     Backend(Box<dyn std::error::Error + Send + Sync>),
+}
+
+fn format_ids(ids: &[JobId]) -> String {
+    ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 
 impl StorageError {

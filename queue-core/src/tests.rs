@@ -6,6 +6,7 @@ use crate::{MemoryStorage, RetryPolicy, MAX_ERROR_LEN};
 
 mod memory_conformance {
     crate::storage_conformance_tests!(|| (crate::MemoryStorage::new(), ()));
+    crate::storage_lease_tests!(|_lease| (crate::MemoryStorage::new(), ()));
 }
 
 #[test]
@@ -121,20 +122,49 @@ fn no_policy_waits_longer_than_the_cap() {
     assert_eq!(small.delay(40), Duration::from_secs(8));
 }
 
-/// A storage whose claim panics: the worker's panic happens outside any job.
-struct PanickingStorage(MemoryStorage);
+/// A memory storage with a fault in its claim.
+struct FaultyStorage(MemoryStorage, Fault);
 
-impl crate::Storage for PanickingStorage {
+enum Fault {
+    /// The claim panics: the worker's panic happens outside any job.
+    Panic,
+    /// The jobs run, then the claim turns out lost (a lapsed lease, a killed session): the
+    /// jobs stay and the call fails with `NotRecorded`.
+    LoseClaim,
+}
+
+impl crate::Storage for FaultyStorage {
     fn enqueue(&self, job: &crate::NewJob) -> Result<Option<crate::JobId>, crate::StorageError> {
         self.0.enqueue(job)
     }
     fn run_batch(
         &self,
-        _filter: &JobFilter<'_>,
-        _max: usize,
-        _run: &mut dyn FnMut(&[crate::storage::ClaimedJob]) -> Vec<crate::storage::Outcome>,
+        filter: &JobFilter<'_>,
+        max: usize,
+        run: &mut dyn FnMut(&[crate::storage::ClaimedJob]) -> Vec<crate::storage::Outcome>,
     ) -> Result<usize, crate::StorageError> {
-        panic!("the claim query's driver fell over")
+        match self.1 {
+            Fault::Panic => panic!("the claim query's driver fell over"),
+            Fault::LoseClaim => {
+                let mut ran = Vec::new();
+                self.0.run_batch(filter, max, &mut |jobs| {
+                    run(jobs);
+                    ran.extend(jobs.iter().map(|job| job.id));
+                    let kept = crate::storage::Outcome::Failed {
+                        error: "kept".into(),
+                        retry_in: Some(Duration::from_secs(3600)),
+                    };
+                    vec![kept; jobs.len()]
+                })?;
+                if ran.is_empty() {
+                    return Ok(0);
+                }
+                Err(crate::StorageError::NotRecorded {
+                    jobs: ran,
+                    reason: "terminating connection due to administrator command".into(),
+                })
+            }
+        }
     }
     fn count_pending(&self) -> Result<u64, crate::StorageError> {
         self.0.count_pending()
@@ -147,6 +177,12 @@ impl crate::Storage for PanickingStorage {
         older_than: Duration,
     ) -> Result<Vec<crate::JobInfo>, crate::StorageError> {
         self.0.stalled_jobs(older_than)
+    }
+    fn long_running_jobs(
+        &self,
+        longer_than: Duration,
+    ) -> Result<Vec<crate::RunningJob>, crate::StorageError> {
+        self.0.long_running_jobs(longer_than)
     }
     fn failing_jobs(&self, min_failures: u32) -> Result<Vec<crate::JobInfo>, crate::StorageError> {
         self.0.failing_jobs(min_failures)
@@ -166,7 +202,7 @@ fn a_worker_that_panics_outside_a_job_is_reported() {
     use crate::testing::{Journal, RecordingJob};
     use crate::{Event, Job as _, Runner, RunnerConfig, RunnerError};
 
-    let storage = Arc::new(PanickingStorage(MemoryStorage::new()));
+    let storage = Arc::new(FaultyStorage(MemoryStorage::new(), Fault::Panic));
     RecordingJob::new(1).enqueue(&*storage).unwrap();
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&events);
@@ -188,4 +224,38 @@ fn a_worker_that_panics_outside_a_job_is_reported() {
         ),
         "{events:?}"
     );
+}
+
+#[test]
+fn a_job_whose_outcome_was_not_recorded_is_not_a_success() {
+    use std::sync::{Arc, Mutex};
+
+    use crate::testing::{Journal, RecordingJob};
+    use crate::{Event, Job as _, Runner, RunnerConfig, RunnerError, Storage as _, StorageError};
+
+    let storage = Arc::new(FaultyStorage(MemoryStorage::new(), Fault::LoseClaim));
+    let id = RecordingJob::new(1).enqueue(&*storage).unwrap().unwrap();
+    let journal = Journal::new();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&events);
+    let result = Runner::new(Arc::clone(&storage), RunnerConfig::default())
+        .register::<RecordingJob>(Arc::clone(&journal))
+        .on_event(move |event| sink.lock().unwrap().push(event.clone()))
+        .run_until_empty();
+    match result {
+        Err(RunnerError::Storage(StorageError::NotRecorded { jobs, reason })) => {
+            assert_eq!(jobs, vec![id]);
+            assert!(reason.contains("administrator command"), "{reason}");
+        }
+        other => panic!("expected NotRecorded, got {other:?}"),
+    }
+    assert_eq!(journal.ran(), vec![1], "the job ran");
+    assert_eq!(storage.count_pending().unwrap(), 1, "and is still there to run again");
+    let events = events.lock().unwrap();
+    let failed = events.iter().find_map(|e| match e {
+        Event::StorageFailed { error, .. } => Some(error.clone()),
+        _ => None,
+    });
+    let failed = failed.expect("a StorageFailed event");
+    assert!(failed.contains(&format!("job(s) {id} were not recorded")), "{failed}");
 }

@@ -35,6 +35,14 @@ pub enum Error {
     /// redacted.
     #[error("unsupported database URL {0:?}: expected postgres://... (or postgresql://...) for PostgreSQL, or a SQLite file path (optionally sqlite://PATH)")]
     UnsupportedUrl(String),
+    /// The SQLite lease is too short to be extended in time.
+    #[error("SQLite lease {lease:?} is too short: it must be at least 300ms and three times the busy timeout ({busy_timeout:?}), so that an extension that waits for a writer still lands before the lease runs out")]
+    LeaseTooShort {
+        /// The configured lease.
+        lease: std::time::Duration,
+        /// The configured busy timeout.
+        busy_timeout: std::time::Duration,
+    },
     /// The pool is too small for the number of workers requested.
     #[error("pool size {pool_size} is too small: a storage needs at least 2 connections (one per running job plus one spare)")]
     PoolTooSmall {

@@ -26,6 +26,6 @@ pub mod testing;
 
 pub use connection::{enqueue, enqueue_new, migrate, JobConnection};
 pub use error::Error;
-pub use open::{AnyStorage, DatabaseUrl};
+pub use open::{AnyStorage, DatabaseUrl, OpenOptions};
 pub use pg::{PgConfig, PgStorage};
-pub use sqlite::{SqliteConfig, SqliteStorage};
+pub use sqlite::{SqliteConfig, SqliteStorage, MIN_LEASE};

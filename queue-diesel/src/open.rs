@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use queue_core::storage::{ClaimedJob, JobFilter, Outcome, Waker};
-use queue_core::{JobId, JobInfo, NewJob, Storage, StorageError};
+use queue_core::{JobId, JobInfo, NewJob, RunningJob, Storage, StorageError};
 
 use crate::error::Error;
 use crate::pg::{PgConfig, PgStorage};
@@ -54,19 +54,39 @@ pub enum AnyStorage {
     Sqlite(SqliteStorage),
 }
 
+/// How [`AnyStorage::open`] opens a storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// Connections in the pool.
+    pub pool_size: u32,
+    /// SQLite only: how long a claim lasts without being extended
+    /// ([`SqliteConfig::lease`]); the busy timeout is kept at a quarter of it at most.
+    pub sqlite_lease: Duration,
+}
+
+impl OpenOptions {
+    /// A pool of `pool_size` connections and the default SQLite lease (60 s).
+    pub fn new(pool_size: u32) -> OpenOptions {
+        OpenOptions { pool_size, sqlite_lease: Duration::from_secs(60) }
+    }
+}
+
 impl AnyStorage {
-    /// Opens the storage `url` names, with a pool of `pool_size` connections.
-    pub fn open(url: &DatabaseUrl, pool_size: u32) -> Result<AnyStorage, Error> {
+    /// Opens the storage `url` names.
+    pub fn open(url: &DatabaseUrl, options: &OpenOptions) -> Result<AnyStorage, Error> {
         match url {
             DatabaseUrl::Postgres(url) => Ok(AnyStorage::Postgres(PgStorage::connect(PgConfig {
-                pool_size,
+                pool_size: options.pool_size,
                 connection_timeout: Duration::from_secs(10),
                 ..PgConfig::new(url.clone())
             })?)),
             DatabaseUrl::Sqlite(path) => {
+                let defaults = SqliteConfig::new(path.clone());
                 Ok(AnyStorage::Sqlite(SqliteStorage::open(SqliteConfig {
-                    pool_size,
-                    ..SqliteConfig::new(path.clone())
+                    pool_size: options.pool_size,
+                    lease: options.sqlite_lease,
+                    busy_timeout: defaults.busy_timeout.min(options.sqlite_lease / 4),
+                    ..defaults
                 })?))
             }
         }
@@ -117,6 +137,9 @@ impl Storage for AnyStorage {
     }
     fn stalled_jobs(&self, older_than: Duration) -> Result<Vec<JobInfo>, StorageError> {
         self.inner().stalled_jobs(older_than)
+    }
+    fn long_running_jobs(&self, longer_than: Duration) -> Result<Vec<RunningJob>, StorageError> {
+        self.inner().long_running_jobs(longer_than)
     }
     fn failing_jobs(&self, min_failures: u32) -> Result<Vec<JobInfo>, StorageError> {
         self.inner().failing_jobs(min_failures)

@@ -12,7 +12,7 @@ use diesel::r2d2::{ConnectionManager, Pool};
 use diesel::sql_types::{BigInt, Bool, Jsonb, Nullable, Text};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use queue_core::storage::{ClaimedJob, JobFilter, Outcome, Waker};
-use queue_core::{JobId, JobInfo, NewJob, Storage, StorageError};
+use queue_core::{JobId, JobInfo, NewJob, RunningJob, Storage, StorageError};
 
 use crate::error::Error;
 
@@ -208,7 +208,7 @@ struct ClaimRow {
     retries: i32,
 }
 
-#[derive(Queryable, Selectable)]
+#[derive(Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = background_jobs)]
 struct InfoRow {
     id: i64,
@@ -250,6 +250,29 @@ const CLAIM_BATCH_ALL_EXCEPT: &str = "SELECT id, job_type, data, retries FROM ba
     WHERE job_type <> ALL($1) AND run_at <= now() \
     ORDER BY priority DESC, id LIMIT $2 FOR UPDATE SKIP LOCKED";
 
+/// The in-progress transaction holding a row of `background_jobs` (`FOR UPDATE` writes the
+/// locker's transaction id into the row's `xmax`), for operator queries that must not lock.
+const HOLDER: &str = "SELECT 1 FROM pg_locks l WHERE l.locktype = 'transactionid' \
+    AND l.granted AND l.transactionid = background_jobs.xmax";
+
+/// Held rows whose holding transaction started more than `$1` microseconds ago, or whose
+/// start this role cannot see (`since` NULL), longest first.
+const LONG_RUNNING: &str = "SELECT j.id, j.job_type, j.data, j.priority, j.retries, \
+    j.last_retry, j.last_error, j.run_at, j.created_at, a.xact_start AS since \
+    FROM background_jobs j \
+    JOIN pg_locks l ON l.locktype = 'transactionid' AND l.granted AND l.transactionid = j.xmax \
+    LEFT JOIN pg_stat_activity a ON a.pid = l.pid \
+    WHERE a.xact_start IS NULL OR a.xact_start <= now() - $1 * interval '1 microsecond' \
+    ORDER BY a.xact_start NULLS FIRST, j.id";
+
+#[derive(QueryableByName)]
+struct RunningRow {
+    #[diesel(embed)]
+    info: InfoRow,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Timestamptz>)]
+    since: Option<DateTime<Utc>>,
+}
+
 fn record_failure(
     conn: &mut PgConnection,
     id: i64,
@@ -279,9 +302,11 @@ impl PgStorage {
         filter: &JobFilter<'_>,
         max: usize,
         run: &mut dyn FnMut(&[ClaimedJob]) -> Vec<Outcome>,
-    ) -> Result<usize, Error> {
+    ) -> Result<usize, StorageError> {
         let mut conn = self.conn()?;
-        conn.transaction(|conn| {
+        // The jobs `run` ran: once they did, an error means their outcomes were lost.
+        let mut ran: Vec<JobId> = Vec::new();
+        let result = conn.transaction(|conn| {
             let (sql, types) = match filter {
                 JobFilter::Types(types) => (CLAIM_BATCH_TYPES, types),
                 JobFilter::AllExcept(types) => (CLAIM_BATCH_ALL_EXCEPT, types),
@@ -303,6 +328,7 @@ impl PgStorage {
                 return Ok(0);
             }
             let outcomes = run(&claimed);
+            ran = claimed.iter().map(|job| job.id).collect();
             // A wrong count rolls the transaction back: the rows are unlocked, nothing is
             // recorded.
             queue_core::storage::check_outcomes(claimed.len(), &outcomes)?;
@@ -320,7 +346,21 @@ impl PgStorage {
                     .execute(conn)?;
             }
             Ok(claimed.len())
-        })
+        });
+        match result {
+            Ok(n) => Ok(n),
+            Err(Error::Storage(err)) => Err(err),
+            // The row locks went with the session (killed, timed out, failed over): another
+            // worker may be running these jobs now, and nothing of this run was committed.
+            Err(err) if !ran.is_empty() => Err(StorageError::NotRecorded {
+                jobs: ran,
+                reason: format!(
+                    "{}; the claim was lost with its database session (a killed backend, idle_in_transaction_session_timeout, a failover, a transaction-mode pooler?)",
+                    redact::redact(&err.to_string())
+                ),
+            }),
+            Err(err) => Err(err.into()),
+        }
     }
 
     /// Runs `f` on a row locked without waiting: `Ok(None)` when the row does not exist,
@@ -406,7 +446,7 @@ impl Storage for PgStorage {
         max: usize,
         run: &mut dyn FnMut(&[ClaimedJob]) -> Vec<Outcome>,
     ) -> Result<usize, StorageError> {
-        Ok(self.run_batch_inner(filter, max, run)?)
+        self.run_batch_inner(filter, max, run)
     }
 
     fn max_concurrent_claims(&self) -> Option<usize> {
@@ -448,22 +488,38 @@ impl Storage for PgStorage {
 
     fn stalled_jobs(&self, older_than: Duration) -> Result<Vec<JobInfo>, StorageError> {
         let mut conn = self.conn()?;
-        // `SKIP LOCKED` leaves out the rows that running jobs hold. The probe's own row locks
-        // last only until this short transaction commits.
-        let rows = conn.transaction(|conn| {
-            background_jobs::table
-                .select(InfoRow::as_select())
-                .filter(
-                    diesel::dsl::sql::<Bool>("created_at <= now() - ")
-                        .bind::<BigInt, _>(micros(older_than))
-                        .sql(" * interval '1 microsecond'"),
-                )
-                .order(background_jobs::id.asc())
-                .for_update()
-                .skip_locked()
-                .load::<InfoRow>(conn)
-        });
+        // Without taking a lock: a row a worker holds has the holding transaction in its
+        // `xmax`, and that transaction is in `pg_locks` until it ends.
+        let rows = background_jobs::table
+            .select(InfoRow::as_select())
+            .filter(
+                diesel::dsl::sql::<Bool>("created_at <= now() - ")
+                    .bind::<BigInt, _>(micros(older_than))
+                    .sql(" * interval '1 microsecond'"),
+            )
+            .filter(diesel::dsl::sql::<Bool>(&format!("NOT EXISTS ({HOLDER})")))
+            .order(background_jobs::id.asc())
+            .load::<InfoRow>(&mut *conn);
         Ok(rows.map_err(Error::from)?.into_iter().map(JobInfo::from).collect())
+    }
+
+    fn long_running_jobs(&self, longer_than: Duration) -> Result<Vec<RunningJob>, StorageError> {
+        let mut conn = self.conn()?;
+        let rows: Vec<RunningRow> = diesel::sql_query(LONG_RUNNING)
+            .bind::<BigInt, _>(micros(longer_than))
+            .load(&mut *conn)
+            .map_err(Error::from)?;
+        rows.into_iter()
+            .map(|row| {
+                let since = row.since.ok_or_else(|| {
+                    StorageError::backend(format!(
+                        "job {} is running, but pg_stat_activity hides when its worker's transaction started: the monitor's role needs the pg_read_all_stats role (GRANT pg_read_all_stats TO monitor) to see other roles' sessions",
+                        row.info.id
+                    ))
+                })?;
+                Ok(RunningJob { job: JobInfo::from(row.info), since: SystemTime::from(since) })
+            })
+            .collect()
     }
 
     fn failing_jobs(&self, min_failures: u32) -> Result<Vec<JobInfo>, StorageError> {

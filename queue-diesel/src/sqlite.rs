@@ -1,7 +1,7 @@
 //! The SQLite storage: claims are leases taken inside `BEGIN IMMEDIATE`.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -12,7 +12,7 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use queue_core::storage::{ClaimedJob, JobFilter, Outcome, Waker};
-use queue_core::{JobId, JobInfo, NewJob, Storage, StorageError};
+use queue_core::{JobId, JobInfo, NewJob, RunningJob, Storage, StorageError};
 
 use crate::error::Error;
 
@@ -33,8 +33,12 @@ diesel::table! {
         created_at -> BigInt,
         locked_until -> Nullable<BigInt>,
         lock_token -> Nullable<BigInt>,
+        claimed_at -> Nullable<BigInt>,
     }
 }
+
+/// The shortest lease [`SqliteStorage::open`] accepts.
+pub const MIN_LEASE: Duration = Duration::from_millis(300);
 
 /// Settings of a [`SqliteStorage`].
 #[derive(Debug, Clone)]
@@ -44,7 +48,9 @@ pub struct SqliteConfig {
     /// Connections in the pool.
     pub pool_size: u32,
     /// How long a claim lasts without being extended. A running job's lease is extended
-    /// every third of this; a worker that died has its job taken over once it expires.
+    /// every third of this; a worker that died (or is paused) has its job taken over once
+    /// it expires, and a worker whose lease ran out records nothing. At least
+    /// [`MIN_LEASE`] and three times `busy_timeout`.
     pub lease: Duration,
     /// How long a statement waits for another writer's lock (SQLite's `busy_timeout`).
     pub busy_timeout: Duration,
@@ -98,6 +104,14 @@ impl SqliteStorage {
     pub fn open(config: SqliteConfig) -> Result<SqliteStorage, Error> {
         if config.pool_size < 2 {
             return Err(Error::PoolTooSmall { pool_size: config.pool_size });
+        }
+        // A lease is extended every third of it, and one extension must fit in that third
+        // even when it waits for a writer.
+        if config.lease < config.busy_timeout * 3 || config.lease < MIN_LEASE {
+            return Err(Error::LeaseTooShort {
+                lease: config.lease,
+                busy_timeout: config.busy_timeout,
+            });
         }
         let url = config.path.to_string_lossy().into_owned();
         let manager = ConnectionManager::<SqliteConnection>::new(&url);
@@ -167,9 +181,9 @@ pub(crate) fn insert_job(
             .filter(background_jobs::job_type.eq(&job.job_type))
             .filter(background_jobs::data.eq(&data))
             .filter(background_jobs::run_at.is_not_null())
-            .filter(
-                background_jobs::locked_until.is_null().or(background_jobs::locked_until.lt(now)),
-            )
+            // Only a row no worker holds: a lease that lapsed still has a worker that may
+            // be running the job on data read before this enqueue (a paused process).
+            .filter(background_jobs::lock_token.is_null())
             .order(background_jobs::id.asc())
             .first(conn)
             .optional()?;
@@ -224,14 +238,15 @@ fn is_busy(err: &diesel::result::Error) -> bool {
 /// How long an operation keeps retrying "database is locked" before giving up.
 const BUSY_PATIENCE: Duration = Duration::from_secs(120);
 
-/// Retries `f` while `busy` says its error is SQLite's "database is locked": a write
-/// transaction that started as a reader, or a busy timeout that ran out under heavy
-/// contention.
+/// Retries `f` for up to `patience` while `busy` says its error is SQLite's "database is
+/// locked": a write transaction that started as a reader, or a busy timeout that ran out
+/// under heavy contention.
 fn retry_while_busy<T, E>(
+    patience: Duration,
     busy: impl Fn(&E) -> bool,
     mut f: impl FnMut() -> Result<T, E>,
 ) -> Result<T, E> {
-    let deadline = Instant::now() + BUSY_PATIENCE;
+    let deadline = Instant::now() + patience;
     let mut backoff = Duration::from_millis(1);
     loop {
         match f() {
@@ -245,11 +260,15 @@ fn retry_while_busy<T, E>(
 }
 
 fn retry_busy_query<T>(f: impl FnMut() -> QueryResult<T>) -> QueryResult<T> {
-    retry_while_busy(is_busy, f)
+    retry_while_busy(BUSY_PATIENCE, is_busy, f)
 }
 
 pub(crate) fn retry_busy<T>(f: impl FnMut() -> Result<T, Error>) -> Result<T, Error> {
-    retry_while_busy(|err: &Error| matches!(err, Error::Query(e) if is_busy(e)), f)
+    retry_busy_for(BUSY_PATIENCE, f)
+}
+
+fn retry_busy_for<T>(patience: Duration, f: impl FnMut() -> Result<T, Error>) -> Result<T, Error> {
+    retry_while_busy(patience, |err: &Error| matches!(err, Error::Query(e) if is_busy(e)), f)
 }
 
 #[derive(Queryable, Selectable)]
@@ -305,14 +324,21 @@ fn not_running(
 
 impl SqliteStorage {
     /// Leases up to `max` runnable jobs under one token, in one `BEGIN IMMEDIATE`.
-    fn claim(&self, filter: &JobFilter<'_>, max: usize) -> Result<(Vec<ClaimedJob>, i64), Error> {
+    /// Returns the jobs, the claim's token and the lease's expiry.
+    fn claim(
+        &self,
+        filter: &JobFilter<'_>,
+        max: usize,
+    ) -> Result<(Vec<ClaimedJob>, i64, i64), Error> {
         let mut conn = self.conn()?;
         let token = new_token();
         let lease = micros(self.config.lease);
         let limit = i64::try_from(max.max(1)).unwrap_or(i64::MAX);
+        let mut until = 0;
         let claimed = retry_busy(|| {
             conn.immediate_transaction(|conn| {
                 let now = now_micros();
+                until = now.saturating_add(lease);
                 let mut query = background_jobs::table
                     .select((
                         background_jobs::id,
@@ -338,8 +364,9 @@ impl SqliteStorage {
                 if !ids.is_empty() {
                     diesel::update(background_jobs::table.filter(background_jobs::id.eq_any(&ids)))
                         .set((
-                            background_jobs::locked_until.eq(Some(now.saturating_add(lease))),
+                            background_jobs::locked_until.eq(Some(until)),
                             background_jobs::lock_token.eq(Some(token)),
+                            background_jobs::claimed_at.eq(Some(now)),
                         ))
                         .execute(conn)?;
                 }
@@ -363,44 +390,75 @@ impl SqliteStorage {
                     .collect::<Vec<_>>())
             })
         })?;
-        Ok((claimed, token))
+        Ok((claimed, token, until))
     }
 
     /// Claims up to `max` jobs, runs them while a helper thread extends their lease, and
     /// records each outcome that this claim still holds the lease for.
+    ///
+    /// A lease that lapsed while the jobs ran (the process was paused, the extension could
+    /// not get through) records nothing: another worker may have taken the jobs over, so
+    /// the claim is released and the call fails with `NotRecorded`; the jobs run again.
     fn run_leased(
         &self,
         filter: &JobFilter<'_>,
         max: usize,
         run: &mut dyn FnMut(&[ClaimedJob]) -> Vec<Outcome>,
-    ) -> Result<usize, Error> {
-        let (claimed, token) = self.claim(filter, max)?;
+    ) -> Result<usize, StorageError> {
+        let (claimed, token, until) = self.claim(filter, max)?;
         if claimed.is_empty() {
             return Ok(0);
         }
         let ids: Vec<i64> = claimed.iter().map(|j| j.id.0).collect();
+        let held_until = AtomicI64::new(until);
         let outcomes = std::thread::scope(|scope| {
             let (stop, stopped) = mpsc::channel::<()>();
             let every = self.config.lease / 3;
-            let ids = &ids;
+            let (ids, held_until) = (&ids, &held_until);
             scope.spawn(move || {
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-                    // A failed extension is retried at the next tick; if the lease runs out
-                    // meanwhile, another worker may take the job over (at-least-once).
-                    let _ = self.extend_lease(ids, token);
+                    // Only a lease still held is extended: once it lapsed, it stays lapsed.
+                    if now_micros() > held_until.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    // A failed extension is retried at the next tick; the check above and
+                    // the one after the run notice a lease that ran out meanwhile.
+                    if let Ok(extended) = self.extend_lease(ids, token) {
+                        held_until.fetch_max(extended, Ordering::SeqCst);
+                    }
                 }
             });
             let outcomes = run(&claimed);
             drop(stop);
             outcomes
         });
+        let lost = |reason: String| StorageError::NotRecorded {
+            jobs: claimed.iter().map(|job| job.id).collect(),
+            reason,
+        };
         if let Err(err) = queue_core::storage::check_outcomes(claimed.len(), &outcomes) {
             self.release(&ids, token)?;
-            return Err(err.into());
+            return Err(err);
+        }
+        let until = held_until.load(Ordering::SeqCst);
+        let now = now_micros();
+        if now > until {
+            self.release(&ids, token)?;
+            return Err(lost(format!(
+                "the SQLite lease ran out {:.1} s before the jobs finished (lease {:?}; was the worker paused, or the database locked for that long?), so another worker may have run them too",
+                (now - until) as f64 / 1e6,
+                self.config.lease
+            )));
         }
         let outcomes: Vec<(JobId, Outcome)> =
             claimed.iter().map(|job| job.id).zip(outcomes).collect();
-        self.record(&outcomes, token)?;
+        let gone = self.record(&outcomes, token)?;
+        if !gone.is_empty() {
+            return Err(StorageError::NotRecorded {
+                jobs: gone,
+                reason: "another worker took the SQLite lease over, or an operator deleted the job, before the outcome was recorded".into(),
+            });
+        }
         Ok(claimed.len())
     }
 
@@ -416,6 +474,7 @@ impl SqliteStorage {
             .set((
                 background_jobs::locked_until.eq(None::<i64>),
                 background_jobs::lock_token.eq(None::<i64>),
+                background_jobs::claimed_at.eq(None::<i64>),
             ))
             .execute(&mut conn)
             .map_err(Error::from)
@@ -423,10 +482,16 @@ impl SqliteStorage {
         Ok(())
     }
 
-    fn extend_lease(&self, ids: &[i64], token: i64) -> Result<(), Error> {
-        let mut conn = self.conn()?;
+    /// Extends this claim's leases; returns the new expiry. Gives up well within the lease
+    /// (a third of it) so that a stuck extension is noticed, not waited out.
+    fn extend_lease(&self, ids: &[i64], token: i64) -> Result<i64, Error> {
+        let patience = self.config.lease / 3;
+        let mut conn = self.pool.get_timeout(patience).map_err(|source| Error::Pool {
+            url: self.config.path.to_string_lossy().into_owned(),
+            source,
+        })?;
         let until = now_micros().saturating_add(micros(self.config.lease));
-        retry_busy(|| {
+        let updated = retry_busy_for(patience, || {
             diesel::update(
                 background_jobs::table
                     .filter(background_jobs::id.eq_any(ids))
@@ -436,43 +501,47 @@ impl SqliteStorage {
             .execute(&mut conn)
             .map_err(Error::from)
         })?;
-        Ok(())
+        if updated < ids.len() {
+            // Some row is no longer ours: report the lease as not extended.
+            return Ok(i64::MIN);
+        }
+        Ok(until)
     }
 
-    fn record(&self, outcomes: &[(JobId, Outcome)], token: i64) -> Result<(), Error> {
+    /// Records the outcomes of the jobs this claim still holds; returns the jobs it no
+    /// longer held, whose outcomes were not recorded.
+    fn record(&self, outcomes: &[(JobId, Outcome)], token: i64) -> Result<Vec<JobId>, Error> {
         let mut conn = self.conn()?;
         // The `lock_token` condition makes a worker whose lease was taken over record
         // nothing: the job belongs to the worker that took it over.
         retry_busy(|| {
             conn.immediate_transaction(|conn| {
                 let now = now_micros();
+                let mut gone = Vec::new();
                 for (id, outcome) in outcomes {
                     let mine = background_jobs::table
                         .find(id.0)
                         .filter(background_jobs::lock_token.eq(token));
-                    match outcome {
-                        Outcome::Succeeded => {
-                            diesel::delete(mine).execute(conn)?;
-                        }
-                        Outcome::Failed { error, retry_in } => {
-                            diesel::update(mine)
-                                .set((
-                                    background_jobs::retries.eq(background_jobs::retries + 1),
-                                    background_jobs::last_retry.eq(Some(now)),
-                                    background_jobs::last_error.eq(Some(error)),
-                                    background_jobs::run_at.eq(retry_in.map(|d| {
-                                        now.saturating_add(micros(
-                                            d.min(queue_core::MAX_RETRY_DELAY),
-                                        ))
-                                    })),
-                                    background_jobs::locked_until.eq(None::<i64>),
-                                    background_jobs::lock_token.eq(None::<i64>),
-                                ))
-                                .execute(conn)?;
-                        }
+                    let updated = match outcome {
+                        Outcome::Succeeded => diesel::delete(mine).execute(conn)?,
+                        Outcome::Failed { error, retry_in } => diesel::update(mine)
+                            .set((
+                                background_jobs::retries.eq(background_jobs::retries + 1),
+                                background_jobs::last_retry.eq(Some(now)),
+                                background_jobs::last_error.eq(Some(error)),
+                                background_jobs::run_at.eq(retry_in.map(|d| {
+                                    now.saturating_add(micros(d.min(queue_core::MAX_RETRY_DELAY)))
+                                })),
+                                background_jobs::locked_until.eq(None::<i64>),
+                                background_jobs::lock_token.eq(None::<i64>),
+                            ))
+                            .execute(conn)?,
+                    };
+                    if updated == 0 {
+                        gone.push(*id);
                     }
                 }
-                Ok(())
+                Ok(gone)
             })
         })
     }
@@ -531,7 +600,7 @@ impl Storage for SqliteStorage {
         max: usize,
         run: &mut dyn FnMut(&[ClaimedJob]) -> Vec<Outcome>,
     ) -> Result<usize, StorageError> {
-        Ok(self.run_leased(filter, max, run)?)
+        self.run_leased(filter, max, run)
     }
 
     fn listen(&self, waker: Waker) -> Result<Option<Box<dyn Send>>, StorageError> {
@@ -577,6 +646,28 @@ impl Storage for SqliteStorage {
                 .map_err(Error::from)
         })?;
         Ok(rows.into_iter().map(JobInfo::from).collect())
+    }
+
+    fn long_running_jobs(&self, longer_than: Duration) -> Result<Vec<RunningJob>, StorageError> {
+        let mut conn = self.conn()?;
+        let now = now_micros();
+        let cutoff = now.saturating_sub(micros(longer_than));
+        let rows: Vec<(InfoRow, Option<i64>)> = retry_busy(|| {
+            background_jobs::table
+                .select((InfoRow::as_select(), background_jobs::claimed_at))
+                .filter(background_jobs::locked_until.ge(now))
+                .filter(background_jobs::claimed_at.le(cutoff))
+                .order((background_jobs::claimed_at.asc(), background_jobs::id.asc()))
+                .load(&mut conn)
+                .map_err(Error::from)
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(row, since)| RunningJob {
+                since: to_system_time(since.unwrap_or(0)),
+                job: JobInfo::from(row),
+            })
+            .collect())
     }
 
     fn failing_jobs(&self, min_failures: u32) -> Result<Vec<JobInfo>, StorageError> {

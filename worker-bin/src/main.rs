@@ -33,6 +33,12 @@ pub(crate) struct Cli {
     /// The index branch Cargo reads (default: the branch the remote's HEAD names).
     #[arg(long, env = "INDEX_BRANCH", global = true)]
     pub(crate) index_branch: Option<String>,
+    /// SQLite only: seconds a claim lasts unless the worker extends it (every third of
+    /// it). A worker paused longer than this loses its jobs to other workers and records
+    /// nothing for them.
+    #[arg(long, env = "SQLITE_LEASE", default_value_t = 60, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub(crate) sqlite_lease: u64,
     /// Log format on standard error; filter with RUST_LOG (default: info).
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     pub(crate) log_format: LogFormat,
@@ -50,6 +56,7 @@ impl std::fmt::Debug for Cli {
             .field("database_url", &url(&self.database_url))
             .field("index_url", &url(&self.index_url))
             .field("index_branch", &self.index_branch)
+            .field("sqlite_lease", &self.sqlite_lease)
             .field("log_format", &self.log_format)
             .field("command", &self.command)
             .finish()
@@ -64,6 +71,7 @@ impl Cli {
             database_url: self.database_url.clone(),
             index_url: self.index_url.clone(),
             index_branch: self.index_branch.clone(),
+            sqlite_lease: std::time::Duration::from_secs(self.sqlite_lease),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use index_git::{IndexConfig, IndexRepo, RepoConfig};
 use queue_core::{Event, RunnerConfig};
-use queue_diesel::{AnyStorage, DatabaseUrl};
+use queue_diesel::{AnyStorage, DatabaseUrl, OpenOptions};
 use registry_jobs::{CrateStore, Database, IndexContext};
 
 /// Where the registry's parts are: what `Registry::open` needs from the command line.
@@ -17,6 +17,8 @@ pub(crate) struct Config {
     pub(crate) database_url: Option<String>,
     pub(crate) index_url: Option<String>,
     pub(crate) index_branch: Option<String>,
+    /// SQLite: how long a claim lasts unless extended.
+    pub(crate) sqlite_lease: Duration,
 }
 
 /// Everything the commands work with.
@@ -43,7 +45,8 @@ impl Registry {
             None => data_dir.join("registry.sqlite3").display().to_string(),
         };
         let parsed = DatabaseUrl::parse(&url)?;
-        let storage = AnyStorage::open(&parsed, pool_size)
+        let options = OpenOptions { pool_size, sqlite_lease: config.sqlite_lease };
+        let storage = AnyStorage::open(&parsed, &options)
             .with_context(|| format!("opening database {}", redact::Redacted(&url)))?;
         let database = Database::of_storage(&storage);
         let store = CrateStore::new(data_dir.join("crates"));

@@ -148,7 +148,7 @@ fn server_errors_are_retried_and_a_400_is_a_configuration_error() {
     let output =
         run(monitor(&url).args(["--pagerduty-url", &pager.url]).env("PAGERDUTY_ROUTING_KEY", "k"));
     assert_eq!(output.status.code(), Some(1));
-    assert_eq!(pager.bodies().len(), 4, "two retries, then both events");
+    assert_eq!(pager.bodies().len(), 6, "two retries, then the four events");
 
     let pager = FakePagerDuty::start(vec![400]);
     let output = run(monitor(&url)
@@ -186,10 +186,19 @@ fn without_a_routing_key_the_events_are_printed() {
 }
 
 #[test]
-fn an_unreachable_database_is_exit_2() {
-    let output = run(&mut monitor("postgres://nobody@127.0.0.1:1/none"));
+fn an_unreachable_database_is_exit_2_and_paged() {
+    let pager = FakePagerDuty::start(vec![]);
+    let output = run(monitor("postgres://nobody@127.0.0.1:1/none")
+        .args(["--pagerduty-url", &pager.url])
+        .env("PAGERDUTY_ROUTING_KEY", "k"));
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("check DATABASE_URL"));
+    let bodies = pager.bodies();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    assert_eq!(bodies[0]["dedup_key"], "registry-monitor-checks-failed");
+    assert_eq!(bodies[0]["event_action"], "trigger");
+    let summary = bodies[0]["payload"]["summary"].as_str().unwrap();
+    assert!(summary.contains("cannot be checked") && summary.contains("127.0.0.1:1"), "{summary}");
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_registry-monitor"));
     let output = run(cmd.arg("--data-dir").arg(dir.path()).env_remove("DATABASE_URL"));
@@ -259,8 +268,9 @@ fn no_secret_reaches_the_output_or_a_page() {
         .env("PAGERDUTY_ROUTING_KEY", "k")));
     assert_eq!(outputs[0].status.code(), Some(1));
     let bodies = pager.bodies();
-    assert_eq!(bodies.len(), 2);
-    let summary = bodies[1]["payload"]["summary"].as_str().unwrap().to_owned();
+    assert_eq!(bodies.len(), 4, "three checks and the monitor's own: {bodies:?}");
+    let failing = bodies.iter().find(|b| b["dedup_key"] == "registry-jobs-failing").unwrap();
+    let summary = failing["payload"]["summary"].as_str().unwrap().to_owned();
     assert!(summary.contains("https://***@git.example.com"), "{summary}");
     for output in &outputs {
         for stream in [&output.stdout, &output.stderr] {
@@ -282,4 +292,131 @@ fn out_of_range_numbers_are_usage_errors() {
         assert_eq!(output.status.code(), Some(2), "--max-job-time {minutes}");
         assert!(String::from_utf8_lossy(&output.stderr).contains("--max-job-time"));
     }
+}
+
+/// Starts a transaction on `conn` that holds job `id` the way a worker's claim does, as
+/// during a push that never returns.
+fn hold(conn: &mut PgConnection, id: i64) {
+    use diesel::connection::SimpleConnection as _;
+    conn.batch_execute(&format!(
+        "BEGIN; SELECT id FROM background_jobs WHERE id = {id} FOR UPDATE;"
+    ))
+    .unwrap();
+}
+
+fn dedup_keys(bodies: &[serde_json::Value]) -> Vec<(String, String)> {
+    bodies
+        .iter()
+        .map(|b| {
+            (
+                b["dedup_key"].as_str().unwrap().to_owned(),
+                b["event_action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The monitor as a role that can only `SELECT` the job table: it sees a job that waits
+/// and a job that hangs, takes no lock (it could not: `FOR UPDATE` needs `UPDATE`), and
+/// without `pg_read_all_stats` it pages that it cannot see how long claims are held.
+#[test]
+fn a_read_only_role_sees_a_hung_job() {
+    let db = TestDatabase::new();
+    let storage = PgStorage::connect(PgConfig::new(db.url())).unwrap();
+    storage.migrate().unwrap();
+    storage.enqueue(&job(1)).unwrap();
+    storage.enqueue(&job(2)).unwrap();
+    let mut admin = db.connect();
+    let role = format!("monitor_{}", db.name());
+    for sql in [
+        "UPDATE background_jobs SET created_at = now() - interval '1 hour'".to_owned(),
+        format!("CREATE ROLE {role} LOGIN"),
+        format!("GRANT CONNECT ON DATABASE {} TO {role}", db.name()),
+        format!("GRANT USAGE ON SCHEMA public TO {role}"),
+        format!("GRANT SELECT ON background_jobs TO {role}"),
+    ] {
+        diesel::sql_query(sql).execute(&mut admin).unwrap();
+    }
+    let read_only = db.url().replacen("postgres://postgres@", &format!("postgres://{role}@"), 1);
+    // A worker (another role) holds job 1, and its push hangs.
+    let mut worker = db.connect();
+    hold(&mut worker, 1);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let check = || {
+        let pager = FakePagerDuty::start(vec![]);
+        let output = run(monitor(&read_only)
+            .args(["--max-run-time", "1s", "--pagerduty-url", &pager.url])
+            .env("PAGERDUTY_ROUTING_KEY", "k"));
+        (output, pager.bodies())
+    };
+
+    let (output, bodies) = check();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("pg_read_all_stats"), "{stderr}");
+    assert_eq!(
+        dedup_keys(&bodies),
+        [("registry-monitor-checks-failed".to_owned(), "trigger".to_owned())]
+    );
+
+    diesel::sql_query(format!("GRANT pg_read_all_stats TO {role}")).execute(&mut admin).unwrap();
+    let (output, bodies) = check();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("FAILED registry-jobs-stalled: 1 background jobs have waited longer than 15 minutes; the oldest is job 2"),
+        "the held job is not stalled, the other one is: {stdout}"
+    );
+    assert!(
+        stdout.contains("FAILED registry-jobs-running-too-long: 1 background jobs have been running longer than 1 seconds (a push or fetch that hangs?); the longest is job 1"),
+        "{stdout}"
+    );
+    let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
+    };
+    assert_eq!(
+        dedup_keys(&bodies),
+        pairs(&[
+            ("registry-jobs-stalled", "trigger"),
+            ("registry-jobs-running-too-long", "trigger"),
+            ("registry-jobs-failing", "resolve"),
+            ("registry-monitor-checks-failed", "resolve"),
+        ])
+    );
+    use diesel::connection::SimpleConnection as _;
+    worker.batch_execute("ROLLBACK").unwrap();
+}
+
+/// On SQLite, a job whose lease a live worker keeps extending for longer than
+/// `--max-run-time` pages as running too long.
+#[test]
+fn a_hung_job_on_sqlite_pages() {
+    use queue_core::storage::{JobFilter, Outcome};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("registry.sqlite3");
+    let storage = SqliteStorage::open(SqliteConfig::new(&path)).unwrap();
+    storage.migrate().unwrap();
+    storage.enqueue(&job(1)).unwrap();
+    let url = path.display().to_string();
+    let mut seen = None;
+    storage
+        .run_batch(&JobFilter::Types(&["index_publish"]), 1, &mut |jobs| {
+            std::thread::sleep(std::time::Duration::from_millis(1500));
+            seen = Some(run(monitor(&url).args(["--max-run-time", "1s"])));
+            vec![Outcome::Succeeded; jobs.len()]
+        })
+        .unwrap();
+    let output = seen.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("FAILED registry-jobs-running-too-long: 1 background jobs"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ok registry-jobs-stalled"), "{stdout}");
 }

@@ -19,7 +19,9 @@ pub enum Event {
         /// How many times the job failed before.
         retries: u32,
     },
-    /// A job returned `Ok`.
+    /// A job returned `Ok`. Its deletion is recorded with the rest of its batch; if that
+    /// fails (the claim was lost), a [`Event::StorageFailed`] naming the job follows and
+    /// the run counts as failed.
     Succeeded {
         /// The worker's queue.
         queue: String,

@@ -185,7 +185,6 @@ impl<S: Storage + ?Sized> Shared<S> {
     ) -> Outcome {
         match result {
             Ok(()) => {
-                self.succeeded.fetch_add(1, Ordering::Relaxed);
                 self.emit(&Event::Succeeded {
                     queue: queue.to_owned(),
                     id: job.id,
@@ -195,7 +194,6 @@ impl<S: Storage + ?Sized> Shared<S> {
                 Outcome::Succeeded
             }
             Err(error) => {
-                self.failed.fetch_add(1, Ordering::Relaxed);
                 let error = truncate_error(error);
                 let max_retries = self.jobs.get(job.job_type.as_str()).and_then(|r| r.max_retries);
                 let retry_in = self.config.retry.next_attempt(job.retries + 1, max_retries);

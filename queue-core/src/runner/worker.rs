@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
-use crate::storage::{ClaimedJob, JobFilter, Storage};
+use crate::storage::{ClaimedJob, JobFilter, Outcome, Storage};
 
 use super::event::Event;
 use super::execute::{panic_message, Shared};
@@ -92,6 +92,24 @@ pub(super) fn spawn_workers<S: Storage + ?Sized>(
     Ok(threads)
 }
 
+/// Outcomes a worker's claim produced, counted once the storage answered.
+#[derive(Default)]
+struct Tally {
+    succeeded: u64,
+    failed: u64,
+}
+
+impl Tally {
+    fn add(&mut self, outcomes: &[Outcome]) {
+        for outcome in outcomes {
+            match outcome {
+                Outcome::Succeeded => self.succeeded += 1,
+                Outcome::Failed { .. } => self.failed += 1,
+            }
+        }
+    }
+}
+
 impl<S: Storage + ?Sized> Worker<S> {
     fn run(self) {
         let shared = &self.shared;
@@ -99,12 +117,28 @@ impl<S: Storage + ?Sized> Worker<S> {
         let unknown = JobFilter::AllExcept(&shared.all_types);
         while !shared.stop.load(Ordering::SeqCst) {
             let generation = shared.signal.generation();
-            let mut run = |jobs: &[ClaimedJob]| shared.execute_batch(&self.queue, jobs);
+            let mut tally = Tally::default();
+            let mut run = |jobs: &[ClaimedJob]| {
+                let outcomes = shared.execute_batch(&self.queue, jobs);
+                tally.add(&outcomes);
+                outcomes
+            };
             let mut claimed = shared.storage.run_batch(&filter, self.batch_size, &mut run);
             // With nothing of its own to do, any worker records rows no registered job
             // type can run, so operators see them.
             if shared.config.fail_unknown_job_types && matches!(claimed, Ok(0)) {
                 claimed = shared.storage.run_batch(&unknown, self.batch_size, &mut run);
+            }
+            // A success counts once the storage recorded it; jobs whose outcomes were lost
+            // (the claim lapsed, the session ended) count as failed runs.
+            match &claimed {
+                Ok(_) => {
+                    shared.succeeded.fetch_add(tally.succeeded, Ordering::Relaxed);
+                    shared.failed.fetch_add(tally.failed, Ordering::Relaxed);
+                }
+                Err(_) => {
+                    shared.failed.fetch_add(tally.succeeded + tally.failed, Ordering::Relaxed);
+                }
             }
             match claimed {
                 Ok(n) if n > 0 => continue,

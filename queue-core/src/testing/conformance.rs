@@ -650,3 +650,92 @@ pub fn batched_job_types_run_in_batches<S: Storage>(storage: S) {
         storage.failing_jobs(1).unwrap().into_iter().map(|j| j.data).collect();
     assert_eq!(failing, (1..=5).map(|n| json!({"key": n * 5})).collect::<Vec<_>>());
 }
+
+/// The lease the claim-holding checks give a storage that has leases.
+pub const SHORT_LEASE: Duration = Duration::from_millis(600);
+
+/// A job that runs four times longer than [`SHORT_LEASE`] stays held the whole time: no
+/// other claim takes it, a deduplicated enqueue makes a new job instead of merging into it,
+/// and it is completed exactly once. The storage comes with a lease of [`SHORT_LEASE`]
+/// where it has leases.
+pub fn a_job_outliving_its_lease_is_held_and_completed_once<S: Storage>(storage: S) {
+    let storage = Arc::new(storage);
+    let types = [DedupJob::JOB_NAME];
+    let first = DedupJob { key: 7 }.enqueue(&*storage).unwrap().expect("an id");
+    let runs = Arc::new(Mutex::new(Vec::new()));
+    let (running, enqueued) = (Arc::new(Barrier::new(2)), Arc::new(Barrier::new(2)));
+    let worker = {
+        let (storage, runs) = (Arc::clone(&storage), Arc::clone(&runs));
+        let (running, enqueued) = (Arc::clone(&running), Arc::clone(&enqueued));
+        std::thread::spawn(move || {
+            storage.run_batch(&JobFilter::Types(&types), 1, &mut |jobs| {
+                runs.lock().unwrap().extend(jobs.iter().map(|j| j.id));
+                running.wait();
+                std::thread::sleep(SHORT_LEASE * 4);
+                // Still held: the enqueue below happened while this job ran.
+                enqueued.wait();
+                vec![Outcome::Succeeded; jobs.len()]
+            })
+        })
+    };
+    running.wait();
+    let deadline = Instant::now() + SHORT_LEASE * 3;
+    while Instant::now() < deadline {
+        let claimed = storage
+            .run_batch(&JobFilter::Types(&types), 10, &mut |jobs| {
+                runs.lock().unwrap().extend(jobs.iter().map(|j| j.id));
+                vec![Outcome::Failed { error: "not now".into(), retry_in: None }; jobs.len()]
+            })
+            .unwrap();
+        assert_eq!(claimed, 0, "a held job was claimed by a second worker");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let second = DedupJob { key: 7 }.enqueue(&*storage).unwrap();
+    enqueued.wait();
+    let second = second.expect("a new job: a held job must not absorb an enqueue");
+    assert_ne!(second, first);
+    let result = worker.join().expect("the worker thread");
+    assert_eq!(result.unwrap(), 1, "the first worker's outcome was recorded");
+    assert_eq!(*runs.lock().unwrap(), vec![first], "the job ran once, by its first worker");
+    let left: Vec<JobId> = storage.pending_jobs(10).unwrap().iter().map(|j| j.id).collect();
+    assert_eq!(left, vec![second], "the first job is gone; the one enqueued meanwhile waits");
+}
+
+/// A job a worker holds is listed by `long_running_jobs` once it has run longer than asked,
+/// with when it was claimed; a job nobody holds is not, and neither is one held for less.
+pub fn long_running_jobs_are_the_held_ones<S: Storage>(storage: S) {
+    let storage = Arc::new(storage);
+    let held = enqueue(&*storage, &job("hangs", json!({}), 0));
+    let idle = enqueue(&*storage, &job("waits", json!({}), 0));
+    let (running, checked) = (Arc::new(Barrier::new(2)), Arc::new(Barrier::new(2)));
+    let before_claim = std::time::SystemTime::now();
+    let worker = {
+        let storage = Arc::clone(&storage);
+        let (running, checked) = (Arc::clone(&running), Arc::clone(&checked));
+        std::thread::spawn(move || {
+            storage.run_batch(&JobFilter::Types(&["hangs"]), 1, &mut |jobs| {
+                running.wait();
+                checked.wait();
+                vec![Outcome::Succeeded; jobs.len()]
+            })
+        })
+    };
+    running.wait();
+    let listed = storage.long_running_jobs(Duration::from_secs(3600)).unwrap();
+    assert!(listed.is_empty(), "held for less than an hour: {listed:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    let listed = storage.long_running_jobs(Duration::from_millis(200)).unwrap();
+    let ids: Vec<JobId> = listed.iter().map(|r| r.job.id).collect();
+    assert_eq!(ids, vec![held], "only the held job, not {idle}");
+    assert_eq!(listed[0].job.job_type, "hangs");
+    let since = listed[0].since;
+    // Database clocks may differ from this process's by a little.
+    let slack = Duration::from_secs(5);
+    assert!(
+        since + slack >= before_claim && since <= std::time::SystemTime::now() + slack,
+        "claimed at {since:?}"
+    );
+    checked.wait();
+    assert_eq!(worker.join().expect("the worker thread").unwrap(), 1);
+    assert!(storage.long_running_jobs(Duration::ZERO).unwrap().is_empty(), "nothing held now");
+}

@@ -37,6 +37,7 @@ macro_rules! storage_conformance_tests {
             jobs_that_are_not_deduplicated_are_never_coalesced,
             enqueue_batch_inserts_every_job,
             stalled_jobs_exclude_running_ones,
+            long_running_jobs_are_the_held_ones,
             failing_jobs_have_at_least_n_failures,
             retry_now_and_delete,
             running_job_cannot_be_deleted,
@@ -57,9 +58,37 @@ macro_rules! storage_conformance_tests {
     };
 }
 
+/// Expands to one `#[test]` per check that needs a storage with a short claim: `$make`
+/// takes the lease ([`conformance::SHORT_LEASE`]) a storage with leases must use and
+/// returns the storage and its guard. Storages without leases ignore it.
+///
+/// ```
+/// mod memory_leases {
+///     queue_core::storage_lease_tests!(|_lease| (queue_core::MemoryStorage::new(), ()));
+/// }
+/// ```
+#[macro_export]
+macro_rules! storage_lease_tests {
+    ($make:expr) => {
+        $crate::__conformance_tests!(
+            @lease $make;
+            a_job_outliving_its_lease_is_held_and_completed_once
+        );
+    };
+}
+
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_tests {
+    (@lease $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                let (storage, _guard) = ($make)($crate::testing::conformance::SHORT_LEASE);
+                $crate::testing::conformance::$name(storage);
+            }
+        )*
+    };
     ($make:expr; $($name:ident),* $(,)?) => {
         $(
             #[test]

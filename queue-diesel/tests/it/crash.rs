@@ -49,8 +49,12 @@ impl Target {
                 PgStorage::connect(PgConfig { pool_size: 8, ..PgConfig::new(url) }).unwrap(),
             ),
             Target::Sqlite(path) => Arc::new(
-                SqliteStorage::open(SqliteConfig { lease: LEASE, ..SqliteConfig::new(path) })
-                    .unwrap(),
+                SqliteStorage::open(SqliteConfig {
+                    lease: LEASE,
+                    busy_timeout: LEASE / 4,
+                    ..SqliteConfig::new(path)
+                })
+                .unwrap(),
             ),
         }
     }

@@ -21,3 +21,16 @@ pub(crate) fn sqlite() -> (SqliteStorage, TempDir) {
     storage.migrate().unwrap();
     (storage, dir)
 }
+
+/// A migrated SQLite storage whose claims last `lease` unless extended.
+pub(crate) fn sqlite_with_lease(lease: std::time::Duration) -> (SqliteStorage, TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(SqliteConfig {
+        lease,
+        busy_timeout: lease / 4,
+        ..SqliteConfig::new(dir.path().join("jobs.sqlite3"))
+    })
+    .unwrap();
+    storage.migrate().unwrap();
+    (storage, dir)
+}

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod bad_rows;
+mod claims_lost;
 mod conformance;
 mod crash;
 mod fixtures;

@@ -1,0 +1,1 @@
+ALTER TABLE background_jobs DROP COLUMN claimed_at;
