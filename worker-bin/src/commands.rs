@@ -129,35 +129,50 @@ fn run_worker(cli: &Cli, until_empty: bool, workers: usize) -> Result<ExitCode> 
     }
     let ctx = registry.index_context()?;
     let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let seen = Arc::clone(&failures);
-    let runner =
-        register_index_jobs(Runner::new(Arc::clone(&registry.storage), runner_config()), ctx)
-            .workers(INDEX_QUEUE, workers)
-            .on_event(log_event)
-            .on_event(move |event| {
-                if let Event::Failed { id, job_type, error, .. } = event {
-                    let first = error.lines().next().unwrap_or_default();
-                    if let Ok(mut failures) = seen.lock() {
-                        failures.push(format!("job {id} ({job_type}): {first}"));
-                    }
+    let build = || {
+        let seen = Arc::clone(&failures);
+        register_index_jobs(
+            Runner::new(Arc::clone(&registry.storage), runner_config()),
+            Arc::clone(&ctx),
+        )
+        .workers(INDEX_QUEUE, workers)
+        .on_event(log_event)
+        .on_event(move |event| {
+            if let Event::Failed { id, job_type, error, .. } = event {
+                let first = error.lines().next().unwrap_or_default();
+                if let Ok(mut failures) = seen.lock() {
+                    failures.push(format!("job {id} ({job_type}): {first}"));
                 }
-            });
+            }
+        })
+    };
     if until_empty {
-        let report = runner.run_until_empty()?;
-        println!("ran {} jobs ({} failed runs)", report.succeeded, report.failed);
-        if report.failed == 0 {
-            return Ok(ExitCode::SUCCESS);
-        }
+        let (succeeded, failed, held) = drain(&registry, build)?;
+        println!("ran {succeeded} jobs ({failed} failed runs)");
         let failures = failures.lock().map(|f| f.clone()).unwrap_or_default();
         for failure in &failures {
             eprintln!("error: {}", redact::redact(failure));
         }
-        eprintln!(
-            "error: {} job runs failed; `registry-worker jobs list` shows them",
-            report.failed
-        );
-        return Ok(ExitCode::FAILURE);
+        if failed > 0 {
+            eprintln!("error: {failed} job runs failed; `registry-worker jobs list` shows them");
+        }
+        if let Some(first) = held.first() {
+            eprintln!(
+                "error: {} jobs are still held by other workers after waiting {}; the oldest claim is job {} ({}), taken {} ago",
+                held.len(),
+                human(HELD_PATIENCE),
+                first.job.id,
+                first.job.job_type,
+                human(SystemTime::now().duration_since(first.since).unwrap_or_default())
+            );
+        }
+        return Ok(if failed == 0 && held.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
     }
+    let runner = build();
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, Arc::clone(&stop))
@@ -178,6 +193,42 @@ fn run_worker(cli: &Cli, until_empty: bool, workers: usize) -> Result<ExitCode> 
     }
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// How long `run --until-empty` waits for jobs other workers hold (a SQLite lease of a
+/// worker that was killed lapses within `--sqlite-lease`).
+const HELD_PATIENCE: Duration = Duration::from_secs(600);
+
+/// Drains the queue; then, while other workers (live, or dead with a SQLite lease not yet
+/// lapsed) hold jobs, waits and drains again, so "empty" means nothing is left to do.
+/// Returns successes, failed runs, and the jobs still held after [`HELD_PATIENCE`].
+fn drain<S: queue_core::Storage + ?Sized>(
+    registry: &Registry,
+    build: impl Fn() -> Runner<S>,
+) -> Result<(u64, u64, Vec<queue_core::RunningJob>)> {
+    let deadline = std::time::Instant::now() + HELD_PATIENCE;
+    let (mut succeeded, mut failed) = (0, 0);
+    let mut told = None;
+    loop {
+        let report = build().run_until_empty()?;
+        succeeded += report.succeeded;
+        failed += report.failed;
+        let held = registry
+            .storage
+            .long_running_jobs(Duration::ZERO)
+            .context("listing jobs other workers hold")?;
+        if held.is_empty() || std::time::Instant::now() >= deadline {
+            return Ok((succeeded, failed, held));
+        }
+        if told != Some(held.len()) {
+            tracing::info!(
+                held = held.len(),
+                "jobs are held by other workers (or by the lease of a worker that died); waiting for them"
+            );
+            told = Some(held.len());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 fn age(job: &JobInfo) -> Duration {

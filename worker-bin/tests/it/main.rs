@@ -234,3 +234,35 @@ fn cargo_builds_against_the_demo_registry_and_refuses_the_yanked_version() {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("version 0.1.0 is yanked"), "{stderr}");
 }
+
+/// A worker killed mid-job leaves its SQLite lease behind: `run --until-empty` waits for it
+/// to lapse and runs the job, instead of calling a queue empty that still holds it.
+#[test]
+fn until_empty_waits_for_the_lease_of_a_dead_worker() {
+    use diesel::{Connection as _, RunQueryDsl as _};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = cargo_package(dir.path());
+    let published = run(worker(&data).arg("publish").arg(&file));
+    assert!(published.status.success(), "{}", String::from_utf8_lossy(&published.stderr));
+    // What a SIGKILLed worker leaves: a lease two seconds from now, and no one to extend it.
+    let mut conn =
+        diesel::SqliteConnection::establish(&data.join("registry.sqlite3").to_string_lossy())
+            .unwrap();
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros()
+            as i64;
+    let leased = diesel::sql_query(format!(
+        "UPDATE background_jobs SET lock_token = 42, claimed_at = {now}, locked_until = {}",
+        now + 2_000_000
+    ))
+    .execute(&mut conn)
+    .unwrap();
+    assert_eq!(leased, 1);
+
+    let drained = run(worker(&data).args(["run", "--until-empty", "--sqlite-lease", "2"]));
+    assert!(drained.status.success(), "{}", String::from_utf8_lossy(&drained.stderr));
+    assert_eq!(stdout(&drained), "ran 1 jobs (0 failed runs)\n");
+    assert!(index_file(&data, "he/ll/hello-index").is_some(), "the leased job ran");
+    assert!(stdout(&run(worker(&data).args(["jobs", "list"]))).contains("no pending jobs"));
+}
