@@ -2,6 +2,9 @@
 //!
 //! * `cargo xtask ci` runs every check the project has, in order, and stops at the first failure.
 //! * `cargo xtask fuzz [--seconds N] [TARGET]` runs the fuzz targets in `fuzz/`.
+//! * `cargo xtask chaos [--kills N] [--backend sqlite|postgres|both] [--seed S]` kills,
+//!   pauses and cuts off real worker processes while crates are published, then checks
+//!   that nothing was lost.
 //! * `cargo xtask bench [--quick]` measures the queue and the index writer against their
 //!   limits, and writes `target/bench/results.json` and charts.
 //!
@@ -10,6 +13,8 @@
 
 #[cfg(feature = "bench")]
 mod bench;
+#[cfg(feature = "chaos")]
+mod chaos;
 mod ci;
 mod fuzz;
 mod invariants;
@@ -26,6 +31,10 @@ commands:
   fuzz [--seconds N] [TARGET]
                   fuzz every target (or TARGET) for N seconds each (default 60)
   bench [--quick] measure throughput, latency and costs; writes target/bench/
+  chaos [--kills N] [--backend sqlite|postgres|both] [--seed S]
+                  SIGKILL/SIGSTOP real workers, refuse pushes and end database sessions
+                  N times (default 100, both backends) while crates are published, then
+                  check that the registry lost nothing
 ";
 
 fn main() -> ExitCode {
@@ -36,6 +45,7 @@ fn main() -> ExitCode {
         Some("bench") if args.len() == 1 || (args.len() == 2 && args[1] == "--quick") => {
             bench_command(&project_root(), args.len() == 2)
         }
+        Some("chaos") => chaos_command(&project_root(), &args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -85,6 +95,26 @@ fn bench_command(root: &Path, quick: bool) -> anyhow::Result<()> {
         }
         let status = cmd.status()?;
         anyhow::ensure!(status.success(), "the benchmark failed: {status}");
+        Ok(())
+    }
+}
+
+/// Runs the chaos test: in this process when built with the `chaos` feature, otherwise by
+/// building this crate with it.
+fn chaos_command(root: &Path, args: &[String]) -> anyhow::Result<()> {
+    #[cfg(feature = "chaos")]
+    {
+        chaos::run(root, &chaos::Options::parse(args)?)
+    }
+    #[cfg(not(feature = "chaos"))]
+    {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .current_dir(root)
+            .args(["run", "--quiet", "--package", "xtask", "--features", "chaos", "--", "chaos"])
+            .args(args)
+            .status()?;
+        anyhow::ensure!(status.success(), "the chaos run failed: {status}");
         Ok(())
     }
 }
