@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use index_git::{Applied, CrateName, Edit, IndexRepo};
+use index_git::{Applied, CrateName, Edit, IndexLine, IndexRepo};
 use queue_core::{Job, Runner, Storage};
 use serde::{Deserialize, Serialize};
 
@@ -91,12 +91,8 @@ impl IndexContext {
     /// The edit that makes `name`'s file what the database says, checked to apply.
     fn crate_edit(&self, name: &str) -> Result<Edit, RegistryError> {
         let name = CrateName::new(name)?;
-        let edit = match self.expected(&name)? {
-            Some((real_name, lines)) if !lines.is_empty() => {
-                Edit::Replace { name: real_name, lines }
-            }
-            _ => Edit::Delete { name },
-        };
+        let (real_name, lines) = self.expected(&name)?.unwrap_or((name.clone(), Vec::new()));
+        let edit = edit_to(name, real_name, lines);
         // A Replace reads nothing; building its text now keeps a bad line from failing the
         // whole commit later.
         edit.apply(None)?;
@@ -270,4 +266,14 @@ pub fn register_index_jobs<S: Storage + ?Sized>(
         .register::<YankJob>(Arc::clone(&ctx))
         .register::<UnyankJob>(ctx)
         .workers(INDEX_QUEUE, 1)
+}
+
+/// The edit that makes the index file of `name` hold exactly `lines` (published under
+/// `real_name`): the file is deleted when no line is left.
+pub(crate) fn edit_to(name: CrateName, real_name: CrateName, lines: Vec<IndexLine>) -> Edit {
+    if lines.is_empty() {
+        Edit::Delete { name }
+    } else {
+        Edit::Replace { name: real_name, lines }
+    }
 }

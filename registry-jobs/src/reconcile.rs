@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use index_git::{Applied, CrateName, Edit, IndexFile};
 
 use crate::error::RegistryError;
-use crate::jobs::IndexContext;
+use crate::jobs::{edit_to, IndexContext};
 
 /// One way the index differs from the database.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -90,8 +90,7 @@ struct Expected {
     file: IndexFile,
 }
 
-fn expected_file(ctx: &IndexContext, name: &str) -> Result<Expected, RegistryError> {
-    let name = CrateName::new(name)?;
+fn expected_file(ctx: &IndexContext, name: CrateName) -> Result<Expected, RegistryError> {
     let (real_name, lines) = ctx.expected(&name)?.unwrap_or((name.clone(), Vec::new()));
     let file = IndexFile::from_lines(real_name.clone(), lines.clone())?;
     Ok(Expected { name, real_name, lines, file })
@@ -108,11 +107,15 @@ pub fn reconcile(ctx: &IndexContext, repair: bool) -> Result<Reconciliation, Reg
     let mut edits = Vec::new();
     let mut expected_paths = BTreeSet::new();
     for db_name in ctx.database().crate_names()? {
-        if let Ok(name) = CrateName::new(&db_name) {
-            expected_paths.insert(name.index_path());
-        }
-        let Expected { name, real_name, lines, file: expected } = match expected_file(ctx, &db_name)
-        {
+        let name = match CrateName::new(&db_name) {
+            Ok(name) => name,
+            Err(err) => {
+                unchecked.push(Unchecked { krate: db_name, error: err.to_string() });
+                continue;
+            }
+        };
+        expected_paths.insert(name.index_path());
+        let Expected { name, real_name, lines, file: expected } = match expected_file(ctx, name) {
             Ok(expected) => expected,
             Err(err) => {
                 unchecked.push(Unchecked { krate: db_name, error: err.to_string() });
@@ -124,11 +127,7 @@ pub fn reconcile(ctx: &IndexContext, repair: bool) -> Result<Reconciliation, Reg
             Ok(text) => text,
             Err(index_git::RepoError::NotUtf8 { .. }) => {
                 differences.push(Difference::Unreadable { path, error: "not UTF-8".into() });
-                edits.push(if lines.is_empty() {
-                    Edit::Delete { name: name.clone() }
-                } else {
-                    Edit::Replace { name: real_name, lines }
-                });
+                edits.push(edit_to(name, real_name, lines));
                 continue;
             }
             Err(err) => return Err(err.into()),
@@ -143,11 +142,7 @@ pub fn reconcile(ctx: &IndexContext, repair: bool) -> Result<Reconciliation, Reg
             Some(text) if *text == expected.to_string() => continue,
             Some(text) => text,
         };
-        edits.push(if lines.is_empty() {
-            Edit::Delete { name: name.clone() }
-        } else {
-            Edit::Replace { name: real_name.clone(), lines: lines.clone() }
-        });
+        edits.push(edit_to(name.clone(), real_name.clone(), lines.clone()));
         let actual = match IndexFile::parse(&real_name, found) {
             Ok(file) => file,
             Err(err) => {

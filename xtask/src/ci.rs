@@ -23,6 +23,7 @@ const STEPS: &[Step] = &[
     Step { name: "test", run: test },
     Step { name: "doc", run: doc },
     Step { name: "fuzz", run: fuzz_smoke },
+    Step { name: "chaos", run: chaos_smoke },
 ];
 
 /// How long `cargo xtask ci` runs each fuzz target: enough to replay the seeds and every
@@ -74,6 +75,24 @@ fn run_cmd(cmd: &mut Command) -> Result<()> {
         bail!("command exited with {status}: {shown}");
     }
     Ok(())
+}
+
+/// A short chaos run on both backends: ten kills or pauses each (`cargo xtask chaos` runs
+/// a hundred).
+fn chaos_smoke(root: &Path) -> Result<()> {
+    run_cmd(cargo(root).args([
+        "run",
+        "--quiet",
+        "--locked",
+        "--package",
+        "xtask",
+        "--features",
+        "chaos",
+        "--",
+        "chaos",
+        "--kills",
+        "10",
+    ]))
 }
 
 fn fmt(root: &Path) -> Result<()> {

@@ -27,7 +27,7 @@ usage: cargo xtask <command>
 
 commands:
   ci              run every check: fmt, clippy, architecture invariants, tests, docs,
-                  a short run of every fuzz target
+                  a short run of every fuzz target, a short chaos run
   fuzz [--seconds N] [TARGET]
                   fuzz every target (or TARGET) for N seconds each (default 60)
   bench [--quick] measure throughput, latency and costs; writes target/bench/
