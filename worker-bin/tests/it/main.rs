@@ -266,3 +266,74 @@ fn until_empty_waits_for_the_lease_of_a_dead_worker() {
     assert!(index_file(&data, "he/ll/hello-index").is_some(), "the leased job ran");
     assert!(stdout(&run(worker(&data).args(["jobs", "list"]))).contains("no pending jobs"));
 }
+
+/// A worker paused (SIGSTOP) past its SQLite lease: another worker takes the job over and
+/// completes it; the paused one, once resumed, records nothing and says so in its log.
+#[test]
+fn a_worker_paused_past_its_lease_records_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = cargo_package(dir.path());
+    assert!(run(worker(&data).arg("publish").arg(&file)).status.success());
+    // The push waits in the remote's hook until the test lets it go.
+    let (started, release) = (dir.path().join("push-started"), dir.path().join("release"));
+    let hook = data.join("index.git/hooks/pre-receive");
+    std::fs::create_dir_all(hook.parent().unwrap()).unwrap();
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\ntouch '{}'\nwhile [ ! -e '{}' ]; do sleep 0.05; done\nexit 0\n",
+            started.display(),
+            release.display()
+        ),
+    )
+    .unwrap();
+    Command::new("chmod").arg("+x").arg(&hook).status().unwrap();
+
+    let log = dir.path().join("paused.log");
+    let mut paused = worker(&data)
+        .args(["run", "--sqlite-lease", "1"])
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::create(dir.path().join("paused.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !started.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(started.exists(), "the worker started the job");
+    let signal = |name: &str| {
+        let sent = Command::new("kill").args([name, &paused.id().to_string()]).status().unwrap();
+        assert!(sent.success());
+    };
+    signal("-STOP");
+    std::thread::sleep(Duration::from_millis(2500));
+    std::fs::write(&release, "").unwrap();
+
+    let other = run(worker(&data).args(["run", "--until-empty", "--sqlite-lease", "1"]));
+    assert!(other.status.success(), "{}", String::from_utf8_lossy(&other.stderr));
+    assert_eq!(stdout(&other), "ran 1 jobs (0 failed runs)\n", "the lapsed job was taken over");
+
+    signal("-CONT");
+    let logged = |text: &str| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let all = std::fs::read_to_string(&log).unwrap_or_default()
+                + &std::fs::read_to_string(dir.path().join("paused.err")).unwrap_or_default();
+            if all.contains(text) {
+                return all;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the resumed worker never logged {text:?}")
+    };
+    let all = logged("were not recorded");
+    assert!(all.contains("lease ran out"), "{all}");
+    signal("-TERM");
+    assert_eq!(paused.wait().unwrap().code(), Some(0));
+    let text = index_file(&data, "he/ll/hello-index").unwrap();
+    assert_eq!(text.lines().count(), 1, "published once: {text}");
+    assert!(stdout(&run(worker(&data).args(["jobs", "list"]))).contains("no pending jobs"));
+}
