@@ -72,9 +72,14 @@ impl Row {
     }
 }
 
-/// Sorts by running order: priority descending, then id ascending.
+/// Sorts by listing order: priority descending, then id ascending.
 fn run_order(a: &(JobId, &Row), b: &(JobId, &Row)) -> std::cmp::Ordering {
     b.1.priority.cmp(&a.1.priority).then(a.0.cmp(&b.0))
+}
+
+/// Sorts by claim order: priority descending, then runnable longest first, then id.
+fn claim_order(a: &(JobId, &Row), b: &(JobId, &Row)) -> std::cmp::Ordering {
+    b.1.priority.cmp(&a.1.priority).then(a.1.run_at.cmp(&b.1.run_at)).then(a.0.cmp(&b.0))
 }
 
 impl Storage for MemoryStorage {
@@ -132,7 +137,7 @@ impl Storage for MemoryStorage {
                 .filter(|(_, row)| row.runnable(now) && filter.matches(&row.job_type))
                 .map(|(id, row)| (*id, row))
                 .collect();
-            ids.sort_by(run_order);
+            ids.sort_by(claim_order);
             let ids: Vec<JobId> = ids.into_iter().take(max.max(1)).map(|(id, _)| id).collect();
             ids.into_iter()
                 .filter_map(|id| {

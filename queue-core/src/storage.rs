@@ -29,8 +29,9 @@ pub trait Storage: Send + Sync + 'static {
     }
 
     /// The one claim: takes up to `max` (at least 1) runnable jobs that `filter` matches,
-    /// highest priority first and oldest first among equals, holds them while `run` runs
-    /// them, and records the [`Outcome`] `run` returns for each, in order: a job is deleted
+    /// highest priority first and, among equals, the one runnable longest (earliest
+    /// `run_at`, then oldest) first, holds them while `run` runs them, and records the
+    /// [`Outcome`] `run` returns for each, in order: a job is deleted
     /// on success; on failure its retry count, time and error are stored and it becomes
     /// runnable again after `retry_in` (never, for `None`).
     ///

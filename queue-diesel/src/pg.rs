@@ -238,17 +238,16 @@ impl From<InfoRow> for JobInfo {
     }
 }
 
-/// The claim: up to `$2` runnable unlocked rows in running order, among the job types bound
-/// as `$1` (a text array). `testing::PG_CLAIM_SQL` lets tests `EXPLAIN` it.
-pub(crate) const CLAIM_BATCH_TYPES: &str =
-    "SELECT id, job_type, data, retries FROM background_jobs \
-    WHERE job_type = ANY($1) AND run_at <= now() \
-    ORDER BY priority DESC, id LIMIT $2 FOR UPDATE SKIP LOCKED";
+/// The claim: up to `$2` runnable unlocked rows in running order (priority, then the
+/// longest runnable, then id), among the job types bound as `$1` (a text array); see the
+/// function `claim_background_jobs` in the migrations for how it never walks past jobs
+/// waiting for a retry. `testing::PG_CLAIM_SQL` lets tests `EXPLAIN` it.
+pub(crate) const CLAIM_BATCH_TYPES: &str = "SELECT job_id AS id, job_type, job_data AS data, \
+    job_retries AS retries FROM claim_background_jobs($1, true, $2)";
 
 /// The claim of rows whose types are none of `$1`: rows no registered job type can run.
-const CLAIM_BATCH_ALL_EXCEPT: &str = "SELECT id, job_type, data, retries FROM background_jobs \
-    WHERE job_type <> ALL($1) AND run_at <= now() \
-    ORDER BY priority DESC, id LIMIT $2 FOR UPDATE SKIP LOCKED";
+const CLAIM_BATCH_ALL_EXCEPT: &str = "SELECT job_id AS id, job_type, job_data AS data, \
+    job_retries AS retries FROM claim_background_jobs($1, false, $2)";
 
 /// The in-progress transaction holding a row of `background_jobs` (`FOR UPDATE` writes the
 /// locker's transaction id into the row's `xmax`), for operator queries that must not lock.

@@ -348,7 +348,11 @@ impl SqliteStorage {
                     ))
                     .filter(background_jobs::run_at.le(now))
                     .filter(not_running(now))
-                    .order((background_jobs::priority.desc(), background_jobs::id.asc()))
+                    .order((
+                        background_jobs::priority.desc(),
+                        background_jobs::run_at.asc(),
+                        background_jobs::id.asc(),
+                    ))
                     .limit(limit)
                     .into_boxed();
                 query = match filter {

@@ -85,9 +85,10 @@ impl Registry {
         };
         let applied = with_conn!(registry, |conn| conn.run_migrations().unwrap());
         let job_table = match backend {
-            Backend::Postgres => 1,
-            // Its `claimed_at` column came in a migration of its own.
-            Backend::Sqlite => 2,
+            // The table, then the claim that walks past waiting jobs.
+            Backend::Postgres => 2,
+            // The table, `claimed_at`, then the claim index.
+            Backend::Sqlite => 3,
         };
         assert_eq!(applied.len(), job_table + 1, "the job table and the registry tables");
         registry

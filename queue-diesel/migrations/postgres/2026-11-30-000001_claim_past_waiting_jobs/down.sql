@@ -1,0 +1,3 @@
+DROP FUNCTION claim_background_jobs(TEXT[], BOOLEAN, BIGINT);
+DROP INDEX background_jobs_claim;
+CREATE INDEX background_jobs_claim ON background_jobs (priority DESC, id);
