@@ -15,7 +15,7 @@ pub use line::{
 pub use name::{CrateName, NameError, MAX_NAME_LEN};
 pub use repo::{
     commit_message, create_index, Applied, Credentials, IndexConfig, IndexRepo, Prepared,
-    RepoConfig, RepoError,
+    RepoConfig, RepoError, Timings,
 };
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use git2::build::TreeUpdateBuilder;
 use git2::{
@@ -224,6 +225,21 @@ pub struct IndexRepo {
     config: RepoConfig,
     /// The branch in use, once known: the configured one, or the remote's default.
     branch: OnceLock<String>,
+    /// Where the last edit's time went.
+    timings: std::sync::Mutex<Timings>,
+}
+
+/// Where an edit's time went: [`IndexRepo::last_timings`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timings {
+    /// Fetching the remote's head.
+    pub fetch: Duration,
+    /// Reading the edited files and building the new tree.
+    pub tree: Duration,
+    /// Writing the commit and moving the local branch.
+    pub commit: Duration,
+    /// Pushing (zero when nothing changed).
+    pub push: Duration,
 }
 
 impl std::fmt::Debug for IndexRepo {
@@ -301,7 +317,7 @@ impl IndexRepo {
         if let Some(configured) = &config.branch {
             let _ = branch.set(configured.clone());
         }
-        let index = IndexRepo { repo, config, branch };
+        let index = IndexRepo { repo, config, branch, timings: Default::default() };
         index.fetch()?;
         Ok(index)
     }
@@ -488,10 +504,15 @@ impl IndexRepo {
         edits: &[Edit],
         message: &str,
     ) -> Result<Option<Prepared>, RepoError> {
-        if self.fetch()?.is_none() {
+        let started = Instant::now();
+        self.record(|t| *t = Timings::default());
+        let fetched = self.fetch()?;
+        self.record(|t| t.fetch = started.elapsed());
+        if fetched.is_none() {
             // Never a root commit from a job: it would hold crate files and no config.json.
             return Err(RepoError::EmptyRemote { url: shown(&self.config.url) });
         }
+        let started = Instant::now();
         let url = &self.config.url;
         let base = self.head_tree()?;
         let mut originals: BTreeMap<String, Option<Vec<u8>>> = BTreeMap::new();
@@ -556,11 +577,25 @@ impl IndexRepo {
         let tree_id = builder
             .create_updated(&self.repo, &base_tree)
             .map_err(git_err("building the new tree", url))?;
+        self.record(|t| t.tree = started.elapsed());
         if base.as_ref().is_some_and(|t| t.id() == tree_id) {
             return Ok(None);
         }
+        let started = Instant::now();
         let commit = self.commit_tree(tree_id, message)?;
+        self.record(|t| t.commit = started.elapsed());
         Ok(Some(Prepared { commit, message: message.to_owned() }))
+    }
+
+    /// Where the time of the last [`IndexRepo::prepare`] (and [`IndexRepo::push`]) went.
+    pub fn last_timings(&self) -> Timings {
+        self.timings.lock().map(|t| *t).unwrap_or_default()
+    }
+
+    fn record(&self, f: impl FnOnce(&mut Timings)) {
+        if let Ok(mut timings) = self.timings.lock() {
+            f(&mut timings);
+        }
     }
 
     fn commit_tree(&self, tree_id: Oid, message: &str) -> Result<Oid, RepoError> {
@@ -589,11 +624,13 @@ impl IndexRepo {
     /// rejected push is [`RepoError::PushRejected`] and the remote's state is fetched again
     /// by the next [`IndexRepo::prepare`].
     pub fn push(&self, prepared: &Prepared) -> Result<Oid, RepoError> {
+        let started = Instant::now();
         if is_local(&self.config.url) {
             self.push_with_git_cli(prepared)?;
         } else {
             self.push_with_libgit2()?;
         }
+        self.record(|t| t.push = started.elapsed());
         self.repo
             .reference(&self.tracking_branch(), prepared.commit, true, "pushed")
             .map_err(git_err("recording the pushed head", &self.config.url))?;

@@ -35,6 +35,10 @@ pub trait JobConnection: sealed::Sealed + Sized {
     #[doc(hidden)]
     fn insert_new_job(&mut self, job: &NewJob) -> Result<Option<JobId>, Error>;
 
+    /// Inserts job rows (see [`enqueue_all`]).
+    #[doc(hidden)]
+    fn insert_new_jobs(&mut self, jobs: &[NewJob]) -> Result<Vec<Option<JobId>>, Error>;
+
     /// Applies the job table's migrations (see [`migrate`]).
     #[doc(hidden)]
     fn migrate_job_table(&mut self) -> Result<Vec<String>, Error>;
@@ -64,6 +68,25 @@ pub trait JobConnection: sealed::Sealed + Sized {
 /// ```
 pub fn enqueue<C: JobConnection, J: Job>(conn: &mut C, job: &J) -> Result<Option<JobId>, Error> {
     conn.insert_new_job(&NewJob::from_job(job)?)
+}
+
+/// Enqueues every job of `jobs` on the caller's connection, inside the caller's transaction
+/// if one is open, with one statement on PostgreSQL. Returns their ids in order (`None` for
+/// a deduplicated job coalesced with a pending one).
+pub fn enqueue_all<C: JobConnection, J: Job>(
+    conn: &mut C,
+    jobs: &[J],
+) -> Result<Vec<Option<JobId>>, Error> {
+    let rows = jobs.iter().map(NewJob::from_job).collect::<Result<Vec<_>, _>>()?;
+    conn.insert_new_jobs(&rows)
+}
+
+/// [`enqueue_all`] for jobs already turned into rows.
+pub fn enqueue_new_batch<C: JobConnection>(
+    conn: &mut C,
+    jobs: &[NewJob],
+) -> Result<Vec<Option<JobId>>, Error> {
+    conn.insert_new_jobs(jobs)
 }
 
 /// [`enqueue`] for a job already turned into its row, for callers that build rows
@@ -96,8 +119,14 @@ impl JobConnection for PgConnection {
         self.transaction(f)
     }
 
+    /// One statement: atomic on its own, and part of the caller's transaction if one is
+    /// open.
     fn insert_new_job(&mut self, job: &NewJob) -> Result<Option<JobId>, Error> {
-        self.transaction(|conn| crate::pg::insert_job(conn, job))
+        crate::pg::insert_job(self, job)
+    }
+
+    fn insert_new_jobs(&mut self, jobs: &[NewJob]) -> Result<Vec<Option<JobId>>, Error> {
+        crate::pg::insert_jobs(self, jobs)
     }
 
     fn migrate_job_table(&mut self) -> Result<Vec<String>, Error> {
@@ -131,6 +160,18 @@ impl JobConnection for SqliteConnection {
                     crate::sqlite::insert_job(conn, job, crate::sqlite::now_micros())
                 })
             })
+        }
+    }
+
+    fn insert_new_jobs(&mut self, jobs: &[NewJob]) -> Result<Vec<Option<JobId>>, Error> {
+        let insert = |conn: &mut SqliteConnection| {
+            let now = crate::sqlite::now_micros();
+            jobs.iter().map(|job| crate::sqlite::insert_job(conn, job, now)).collect()
+        };
+        if in_transaction(self) {
+            self.transaction(insert)
+        } else {
+            crate::sqlite::retry_busy(|| self.immediate_transaction(insert))
         }
     }
 

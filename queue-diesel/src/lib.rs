@@ -24,7 +24,9 @@ mod sqlite;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use connection::{enqueue, enqueue_new, migrate, JobConnection};
+pub use connection::{
+    enqueue, enqueue_all, enqueue_new, enqueue_new_batch, migrate, JobConnection,
+};
 pub use error::Error;
 pub use open::{AnyStorage, DatabaseUrl, OpenOptions};
 pub use pg::{PgConfig, PgStorage};

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, Pool};
-use diesel::sql_types::{BigInt, Bool, Jsonb, Nullable, Text};
+use diesel::sql_types::{Array, BigInt, Bool, Jsonb, Nullable, Text};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use queue_core::storage::{ClaimedJob, JobFilter, Outcome, Waker};
 use queue_core::{JobId, JobInfo, NewJob, RunningJob, Storage, StorageError};
@@ -139,49 +139,39 @@ pub(crate) fn run_migrations(conn: &mut PgConnection) -> Result<Vec<String>, Err
     Ok(applied.iter().map(ToString::to_string).collect())
 }
 
-// Deduplicated enqueues take a transaction-scoped advisory lock on the job's identity
-// first, so concurrent enqueues of one job are serialised and leave at most one pending job.
-
-/// Advisory-lock class of deduplicated enqueues (the first key of the two-key lock).
-const DEDUP_LOCK_CLASS: i32 = 0x6a_6f_62; // "job"
-
+/// Inserts a job with one statement: the function `enqueue_background_job` (see the
+/// migrations) deduplicates, inserts and notifies inside the database.
 pub(crate) fn insert_job(conn: &mut PgConnection, job: &NewJob) -> Result<Option<JobId>, Error> {
-    if job.deduplicated {
-        diesel::sql_query(
-            "SELECT pg_advisory_xact_lock($1, hashtext($2 || ':' || $3::jsonb::text))",
-        )
-        .bind::<diesel::sql_types::Integer, _>(DEDUP_LOCK_CLASS)
-        .bind::<Text, _>(&job.job_type)
-        .bind::<Jsonb, _>(&job.data)
-        .execute(conn)?;
-        let existing: Option<i64> = diesel::sql_query(
-            "UPDATE background_jobs SET run_at = LEAST(run_at, now()) WHERE id = (\
-                SELECT id FROM background_jobs \
-                WHERE deduplicated AND job_type = $1 AND md5(data::text) = md5($2::jsonb::text) \
-                  AND data = $2 AND run_at IS NOT NULL \
-                ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) \
-             RETURNING id",
-        )
-        .bind::<Text, _>(&job.job_type)
-        .bind::<Jsonb, _>(&job.data)
-        .get_result::<IdRow>(conn)
-        .optional()?
-        .map(|r| r.id);
-        if existing.is_some() {
-            return Ok(None);
-        }
+    let row: NullableIdRow =
+        diesel::sql_query("SELECT enqueue_background_job($1, $2, $3, $4) AS id")
+            .bind::<Text, _>(&job.job_type)
+            .bind::<Jsonb, _>(&job.data)
+            .bind::<diesel::sql_types::SmallInt, _>(job.priority)
+            .bind::<Bool, _>(job.deduplicated)
+            .get_result(conn)?;
+    Ok(row.id.map(JobId))
+}
+
+/// Inserts jobs with one statement (`enqueue_background_jobs`); ids in order, `None` for
+/// a coalesced one.
+pub(crate) fn insert_jobs(
+    conn: &mut PgConnection,
+    jobs: &[NewJob],
+) -> Result<Vec<Option<JobId>>, Error> {
+    if jobs.is_empty() {
+        return Ok(Vec::new());
     }
-    let id: i64 = diesel::insert_into(background_jobs::table)
-        .values((
-            background_jobs::job_type.eq(&job.job_type),
-            background_jobs::data.eq(&job.data),
-            background_jobs::priority.eq(job.priority),
-            background_jobs::deduplicated.eq(job.deduplicated),
-        ))
-        .returning(background_jobs::id)
+    let types: Vec<&str> = jobs.iter().map(|j| j.job_type.as_str()).collect();
+    let data: Vec<&serde_json::Value> = jobs.iter().map(|j| &j.data).collect();
+    let priorities: Vec<i16> = jobs.iter().map(|j| j.priority).collect();
+    let deduplicated: Vec<bool> = jobs.iter().map(|j| j.deduplicated).collect();
+    let row: IdsRow = diesel::sql_query("SELECT enqueue_background_jobs($1, $2, $3, $4) AS ids")
+        .bind::<Array<Text>, _>(types)
+        .bind::<Array<Jsonb>, _>(data)
+        .bind::<Array<diesel::sql_types::SmallInt>, _>(priorities)
+        .bind::<Array<Bool>, _>(deduplicated)
         .get_result(conn)?;
-    notify(conn)?;
-    Ok(Some(JobId(id)))
+    Ok(row.ids.into_iter().map(|id| id.map(JobId)).collect())
 }
 
 fn notify(conn: &mut PgConnection) -> Result<(), Error> {
@@ -191,9 +181,15 @@ fn notify(conn: &mut PgConnection) -> Result<(), Error> {
 }
 
 #[derive(QueryableByName)]
-struct IdRow {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
+struct NullableIdRow {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    id: Option<i64>,
+}
+
+#[derive(QueryableByName)]
+struct IdsRow {
+    #[diesel(sql_type = Array<Nullable<BigInt>>)]
+    ids: Vec<Option<i64>>,
 }
 
 #[derive(QueryableByName)]
@@ -403,40 +399,7 @@ impl Storage for PgStorage {
 
     fn enqueue_batch(&self, jobs: &[NewJob]) -> Result<Vec<Option<JobId>>, StorageError> {
         let mut conn = self.conn()?;
-        let ids = conn.transaction(|conn| {
-            let mut ids = Vec::with_capacity(jobs.len());
-            let plain: Vec<_> = jobs
-                .iter()
-                .filter(|j| !j.deduplicated)
-                .map(|j| {
-                    (
-                        background_jobs::job_type.eq(&j.job_type),
-                        background_jobs::data.eq(&j.data),
-                        background_jobs::priority.eq(j.priority),
-                    )
-                })
-                .collect();
-            let mut plain_ids: Vec<i64> = Vec::new();
-            for chunk in plain.chunks(10_000) {
-                plain_ids.extend(
-                    diesel::insert_into(background_jobs::table)
-                        .values(chunk)
-                        .returning(background_jobs::id)
-                        .get_results::<i64>(conn)?,
-                );
-            }
-            let mut plain_ids = plain_ids.into_iter();
-            for job in jobs {
-                if job.deduplicated {
-                    ids.push(insert_job(conn, job)?);
-                } else {
-                    ids.push(plain_ids.next().map(JobId));
-                }
-            }
-            notify(conn)?;
-            Ok::<_, Error>(ids)
-        })?;
-        Ok(ids)
+        Ok(crate::enqueue_new_batch(&mut *conn, jobs)?)
     }
 
     fn run_batch(

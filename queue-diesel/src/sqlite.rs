@@ -588,12 +588,7 @@ impl Storage for SqliteStorage {
 
     fn enqueue_batch(&self, jobs: &[NewJob]) -> Result<Vec<Option<JobId>>, StorageError> {
         let mut conn = self.conn()?;
-        let ids = retry_busy(|| {
-            conn.immediate_transaction(|conn| {
-                let now = now_micros();
-                jobs.iter().map(|job| insert_job(conn, job, now)).collect::<Result<Vec<_>, Error>>()
-            })
-        })?;
+        let ids = crate::enqueue_new_batch(&mut *conn, jobs)?;
         self.wake();
         Ok(ids)
     }

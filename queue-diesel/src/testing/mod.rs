@@ -3,7 +3,9 @@
 
 mod postgres;
 
-pub use postgres::{PgServer, ServerConfig, ServerError, TestDatabase, TEST_DATABASE_URL};
+pub use postgres::{
+    server_binary, PgServer, ServerConfig, ServerError, TestDatabase, TEST_DATABASE_URL,
+};
 
 /// The PostgreSQL claim query (`$1`: job types, `$2`: how many), for tests and operators
 /// that `EXPLAIN` it.

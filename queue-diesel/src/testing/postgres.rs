@@ -281,6 +281,12 @@ fn with_database(url: &str, name: &str) -> String {
     }
 }
 
+/// A program of the PostgreSQL server installation the tests use (`pgbench`, `psql`...),
+/// when it is there.
+pub fn server_binary(name: &str) -> Option<PathBuf> {
+    find_bindir().map(|dir| dir.join(name)).filter(|path| path.is_file())
+}
+
 fn find_bindir() -> Option<PathBuf> {
     let has_server = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
     if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {

@@ -125,3 +125,66 @@ fn pool_too_small_for_the_workers_is_refused_at_start() {
         .unwrap_err();
     assert!(err.to_string().contains("pool size 1 is too small"), "{err}");
 }
+
+#[derive(Serialize, Deserialize)]
+struct Refresh {
+    key: u32,
+}
+
+impl Job for Refresh {
+    const JOB_NAME: &'static str = "refresh";
+    const DEDUPLICATED: bool = true;
+    type Context = ();
+    fn run(&self, _: &()) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+/// `enqueue_all` on `conn`, inside a transaction that is rolled back, then one that commits:
+/// ids in order, coalesced duplicates as `None`, nothing left by the rollback.
+fn enqueue_all_in_transactions<C, S>(conn: &mut C, storage: &S)
+where
+    C: queue_diesel::JobConnection + diesel::Connection,
+    S: queue_core::Storage,
+{
+    let touches: Vec<Touch> = (0..5).map(|n| Touch { name: n.to_string() }).collect();
+    let rolled_back: Result<(), diesel::result::Error> = conn.transaction(|conn| {
+        let ids = queue_diesel::enqueue_all(conn, &touches).unwrap();
+        assert_eq!(ids.len(), 5);
+        Err(diesel::result::Error::RollbackTransaction)
+    });
+    assert!(rolled_back.is_err());
+    assert_eq!(storage.count_pending().unwrap(), 0, "the rollback took every job");
+
+    let refreshes = [Refresh { key: 1 }, Refresh { key: 2 }, Refresh { key: 1 }];
+    let (ids, more) = conn
+        .transaction(|conn| {
+            let ids = queue_diesel::enqueue_all(conn, &touches).unwrap();
+            let more = queue_diesel::enqueue_all(conn, &refreshes).unwrap();
+            Ok::<_, diesel::result::Error>((ids, more))
+        })
+        .unwrap();
+    let ids: Vec<i64> = ids.into_iter().map(|id| id.expect("an id").0).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids in order: {ids:?}");
+    assert!(more[0].is_some() && more[1].is_some());
+    assert_eq!(more[2], None, "the second refresh of key 1 was coalesced");
+    let listed: Vec<String> =
+        storage.pending_jobs(20).unwrap().iter().map(|j| j.data.to_string()).collect();
+    assert_eq!(listed.len(), 7, "{listed:?}");
+    assert_eq!(listed[0], r#"{"name":"0"}"#, "rows in the order given: {listed:?}");
+    assert!(queue_diesel::enqueue_all::<_, Touch>(conn, &[]).unwrap().is_empty());
+}
+
+#[test]
+fn pg_enqueue_all_is_transactional() {
+    let (storage, db) = fixtures::pg();
+    let mut conn = db.connect();
+    enqueue_all_in_transactions(&mut conn, &storage);
+}
+
+#[test]
+fn sqlite_enqueue_all_is_transactional() {
+    let (storage, _dir) = fixtures::sqlite();
+    let mut conn = storage.pool().get().unwrap();
+    enqueue_all_in_transactions(&mut *conn, &storage);
+}

@@ -34,7 +34,13 @@ pub(super) fn draw(out: &Path, results: &Results) -> Result<Vec<String>> {
         let top = results
             .queue_drain
             .iter()
-            .flat_map(|r| [Some(r.jobs_per_sec.max), r.raw_jobs_per_sec.map(|f| f.max)])
+            .flat_map(|r| {
+                [
+                    Some(r.jobs_per_sec.max),
+                    Some(r.raw_jobs_per_sec.max),
+                    r.pgbench_jobs_per_sec.map(|f| f.max),
+                ]
+            })
             .flatten()
             .fold(1.0, f64::max);
         let mut chart = ChartBuilder::on(&root)
@@ -45,19 +51,26 @@ pub(super) fn draw(out: &Path, results: &Results) -> Result<Vec<String>> {
             .build_cartesian_2d(0.5f64..8.5f64, 0f64..top * 1.1)
             .map_err(err)?;
         chart.configure_mesh().x_desc("workers").y_desc("jobs/s").draw().map_err(err)?;
-        let series: [(&str, &str, &str, bool, RGBColor); 4] = [
-            ("postgres", "single", "PostgreSQL library", false, BLUE),
-            ("postgres", "batched", "PostgreSQL library, batches of 100", false, MAGENTA),
-            ("postgres", "single", "PostgreSQL raw claim loop", true, RED),
-            ("sqlite", "single", "SQLite library", false, GREEN),
+        // Which figure of a row a series shows: 0 library, 1 raw loop, 2 pgbench.
+        let series: [(&str, &str, &str, usize, RGBColor); 6] = [
+            ("postgres", "single", "PostgreSQL library, 1 per transaction", 0, BLUE),
+            ("postgres", "single", "pgbench, 1 per transaction", 2, RED),
+            ("postgres", "batched", "PostgreSQL library, 100 per transaction", 0, MAGENTA),
+            ("postgres", "batched", "pgbench, 100 per transaction", 2, BLACK),
+            ("sqlite", "single", "SQLite library", 0, GREEN),
+            ("sqlite", "single", "SQLite raw lease loop", 1, CYAN),
         ];
-        for (backend, mode, label, raw, color) in series {
+        for (backend, mode, label, which, color) in series {
             let points: Vec<(f64, f64)> = results
                 .queue_drain
                 .iter()
                 .filter(|r| r.backend == backend && r.mode == mode)
                 .filter_map(|r| {
-                    let f = if raw { r.raw_jobs_per_sec? } else { r.jobs_per_sec };
+                    let f = match which {
+                        0 => r.jobs_per_sec,
+                        1 => r.raw_jobs_per_sec,
+                        _ => r.pgbench_jobs_per_sec?,
+                    };
                     Some((r.workers as f64, f.median))
                 })
                 .collect();

@@ -6,6 +6,8 @@
 //! repetitions, with min and max.
 
 mod charts;
+mod index;
+mod raw;
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -14,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Text};
+use diesel::sql_types::BigInt;
 use queue_core::storage::{JobFilter, Outcome};
 use queue_core::{Event, Job, NewJob, Runner, RunnerConfig, Storage};
 use queue_diesel::testing::{PgServer, ServerConfig};
@@ -78,6 +80,7 @@ struct Plan {
     depths: Vec<u64>,
     claims: u64,
     index_sizes: Vec<usize>,
+    index_edits: usize,
     burst: usize,
 }
 
@@ -94,6 +97,7 @@ impl Plan {
                 depths: vec![10_000, 100_000],
                 claims: 300,
                 index_sizes: vec![1_000, 100_000],
+                index_edits: 5,
                 burst: 100,
             }
         } else {
@@ -106,7 +110,8 @@ impl Plan {
                 latency_poll: 100,
                 depths: vec![10_000, 100_000, 1_000_000],
                 claims: 2_000,
-                index_sizes: vec![1_000, 100_000],
+                index_sizes: vec![1_000, 100_000, 250_000],
+                index_edits: 15,
                 burst: 1_000,
             }
         }
@@ -121,7 +126,7 @@ pub(crate) struct Results {
     pub(crate) enqueue: Vec<EnqueueRow>,
     pub(crate) latency: Vec<LatencyRow>,
     pub(crate) claim_vs_depth: DepthResult,
-    pub(crate) index_edit_vs_size: IndexResult,
+    pub(crate) index_edit_vs_size: index::IndexResult,
     pub(crate) burst: BurstResult,
 }
 
@@ -133,18 +138,21 @@ pub(crate) struct DrainRow {
     pub(crate) workers: usize,
     pub(crate) jobs: u64,
     pub(crate) jobs_per_sec: Figure,
-    /// The same claim-and-delete transaction without the library (PostgreSQL only).
-    pub(crate) raw_jobs_per_sec: Option<Figure>,
-    /// Library median / raw median.
-    pub(crate) ratio: Option<f64>,
+    /// The same claim-and-delete, same batch size, written out without the library.
+    pub(crate) raw_jobs_per_sec: Figure,
+    /// `pgbench` running the same claim-and-delete on the same table state (PostgreSQL).
+    pub(crate) pgbench_jobs_per_sec: Option<Figure>,
 }
 
 #[derive(Debug, Serialize)]
 pub(crate) struct EnqueueRow {
     pub(crate) backend: &'static str,
     pub(crate) mode: &'static str,
+    pub(crate) clients: usize,
     pub(crate) jobs: u64,
     pub(crate) jobs_per_sec: Figure,
+    /// `pgbench` inserting the same rows the same way (PostgreSQL).
+    pub(crate) pgbench_jobs_per_sec: Option<Figure>,
 }
 
 #[derive(Debug, Serialize)]
@@ -163,15 +171,21 @@ pub(crate) struct LatencyRow {
 #[derive(Debug, Serialize)]
 pub(crate) struct DepthResult {
     pub(crate) claims_per_depth: u64,
+    /// Runnable jobs only.
     pub(crate) rows: Vec<(u64, Figure)>,
     /// µs per claim at the largest depth / at the smallest. Goal: ≤ 1.3.
     pub(crate) ratio: f64,
+    /// The smallest depth again, behind jobs that wait for a retry or are exhausted.
+    pub(crate) backlog: Vec<BacklogRow>,
 }
 
 #[derive(Debug, Serialize)]
-pub(crate) struct IndexResult {
-    pub(crate) rows: Vec<(usize, Figure)>,
-    /// ms per edit at the largest index / at the smallest. Goal: ≤ 1.5.
+pub(crate) struct BacklogRow {
+    pub(crate) case: &'static str,
+    pub(crate) runnable: u64,
+    pub(crate) waiting: u64,
+    pub(crate) us_per_claim: Figure,
+    /// µs per claim / the clean queue's. Goal: ≤ 1.3.
     pub(crate) ratio: f64,
 }
 
@@ -179,8 +193,10 @@ pub(crate) struct IndexResult {
 pub(crate) struct BurstResult {
     pub(crate) publishes: usize,
     pub(crate) seconds: Figure,
-    pub(crate) commits: usize,
-    pub(crate) pushes: usize,
+    /// Commits that reached the remote's branch, per repetition.
+    pub(crate) commits: Figure,
+    /// Pushes the remote received (counted by its `post-receive` hook), per repetition.
+    pub(crate) pushes: Figure,
 }
 
 /// Runs every measurement and writes the results.
@@ -195,7 +211,7 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
     let enqueue = enqueue(&server, &plan)?;
     let latency = latency(&server, &plan)?;
     let claim_vs_depth = claim_vs_depth(&server, &plan)?;
-    let index_edit_vs_size = index_edit_vs_size(&plan)?;
+    let index_edit_vs_size = index::index_edit_vs_size(&plan.index_sizes, plan.index_edits)?;
     let burst = burst(&server, &plan)?;
     let results =
         Results { quick, queue_drain, enqueue, latency, claim_vs_depth, index_edit_vs_size, burst };
@@ -255,179 +271,183 @@ fn drain_with_library<S: Storage>(
     Ok(jobs as f64 / secs)
 }
 
-#[derive(QueryableByName)]
-struct IdRow {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-}
-
-/// The claim-and-delete transaction in a tight loop, through diesel, without the library.
-/// The raw loop's claim: crates.io's query, one row per transaction, without the library.
-const RAW_CLAIM_SQL: &str = "SELECT id FROM background_jobs \
-    WHERE job_type = ANY($1) AND run_at <= now() \
-    ORDER BY priority DESC, id LIMIT 1 FOR UPDATE SKIP LOCKED";
-
-fn drain_raw(url: &str, workers: usize, jobs: u64) -> Result<f64> {
-    let started = Instant::now();
-    let handles: Vec<_> = (0..workers)
-        .map(|_| {
-            let url = url.to_owned();
-            std::thread::spawn(move || -> Result<u64> {
-                let mut conn = PgConnection::establish(&url)?;
-                let mut done = 0;
-                loop {
-                    let claimed = conn.transaction(|conn| {
-                        let row: Option<IdRow> = diesel::sql_query(RAW_CLAIM_SQL)
-                            .bind::<Array<Text>, _>(vec!["noop"])
-                            .get_result(conn)
-                            .optional()?;
-                        if let Some(row) = &row {
-                            diesel::sql_query("DELETE FROM background_jobs WHERE id = $1")
-                                .bind::<BigInt, _>(row.id)
-                                .execute(conn)?;
-                        }
-                        Ok::<_, diesel::result::Error>(row.is_some())
-                    })?;
-                    if !claimed {
-                        return Ok(done);
-                    }
-                    done += 1;
-                }
-            })
-        })
-        .collect();
-    let mut total = 0;
-    for handle in handles {
-        total += handle.join().map_err(|_| anyhow::anyhow!("raw worker panicked"))??;
-    }
-    let secs = started.elapsed().as_secs_f64();
-    anyhow::ensure!(total == jobs, "raw drain ran {total} of {jobs}");
-    Ok(jobs as f64 / secs)
-}
-
 fn noop_jobs(n: u64) -> Vec<NewJob> {
     (0..n).filter_map(|n| NewJob::from_job(&Noop { n }).ok()).collect()
 }
 
+/// Drains `plan.drain_jobs` preloaded jobs: the library, the raw loop and pgbench, each
+/// from the same table state (the same rows, loaded and analysed the same way), at the same
+/// batch size.
 fn queue_drain(server: &PgServer, plan: &Plan) -> Result<Vec<DrainRow>> {
     let mut rows = Vec::new();
     let (storage, url) = pg_storage(server, 10)?;
     let storage = Arc::new(storage);
-    for &workers in &plan.workers {
-        let (mut library, mut raw) = (Vec::new(), Vec::new());
-        for _ in 0..plan.reps {
-            load_pg(&url, plan.drain_jobs)?;
-            library.push(drain_with_library(&storage, workers, plan.drain_jobs, false)?);
-            load_pg(&url, plan.drain_jobs)?;
-            raw.push(drain_raw(&url, workers, plan.drain_jobs)?);
+    for (mode, batch, workload) in
+        [("single", 1, raw::Workload::ClaimOne), ("batched", 100, raw::Workload::ClaimHundred)]
+    {
+        for &workers in &plan.workers {
+            let (mut library, mut baseline, mut bench) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..plan.reps {
+                load_pg(&url, plan.drain_jobs)?;
+                library.push(drain_with_library(&storage, workers, plan.drain_jobs, batch > 1)?);
+                load_pg(&url, plan.drain_jobs)?;
+                baseline.push(raw::drain_pg(&url, workers, batch, plan.drain_jobs)?);
+                load_pg(&url, plan.drain_jobs)?;
+                bench.push(raw::pgbench(&url, workload, workers, plan.drain_jobs)?);
+                anyhow::ensure!(count_pg(&url)? == 0, "pgbench left jobs behind");
+            }
+            let row = DrainRow {
+                backend: "postgres",
+                mode,
+                workers,
+                jobs: plan.drain_jobs,
+                jobs_per_sec: figure(library),
+                raw_jobs_per_sec: figure(baseline),
+                pgbench_jobs_per_sec: Some(figure(bench)),
+            };
+            eprintln!(
+                "queue_drain postgres {mode} {workers} workers: {:.0} jobs/s (raw {:.0}, pgbench {:.0})",
+                row.jobs_per_sec.median,
+                row.raw_jobs_per_sec.median,
+                row.pgbench_jobs_per_sec.map_or(f64::NAN, |f| f.median)
+            );
+            rows.push(row);
         }
-        let (library, raw) = (figure(library), figure(raw));
-        eprintln!(
-            "queue_drain postgres {workers} workers: {:.0} jobs/s (raw {:.0})",
-            library.median, raw.median
-        );
-        let mut batched = Vec::new();
-        for _ in 0..plan.reps {
-            load_pg(&url, plan.drain_jobs)?;
-            batched.push(drain_with_library(&storage, workers, plan.drain_jobs, true)?);
-        }
-        let batched = figure(batched);
-        eprintln!("queue_drain postgres {workers} workers batched: {:.0} jobs/s", batched.median);
-        rows.push(DrainRow {
-            backend: "postgres",
-            mode: "batched",
-            workers,
-            jobs: plan.drain_jobs,
-            jobs_per_sec: batched,
-            raw_jobs_per_sec: Some(raw),
-            ratio: Some(batched.median / raw.median),
-        });
-        rows.push(DrainRow {
-            backend: "postgres",
-            mode: "single",
-            workers,
-            jobs: plan.drain_jobs,
-            jobs_per_sec: library,
-            raw_jobs_per_sec: Some(raw),
-            ratio: Some(library.median / raw.median),
-        });
     }
     let dir = tempfile::tempdir()?;
-    let storage = Arc::new(SqliteStorage::open(SqliteConfig {
-        pool_size: 12,
-        ..SqliteConfig::new(dir.path().join("bench.sqlite3"))
-    })?);
+    let path = dir.path().join("bench.sqlite3");
+    let storage =
+        Arc::new(SqliteStorage::open(SqliteConfig { pool_size: 12, ..SqliteConfig::new(&path) })?);
     storage.migrate()?;
     let jobs = noop_jobs(plan.drain_jobs);
-    for &workers in &plan.workers {
-        let mut library = Vec::new();
-        for _ in 0..plan.reps {
-            for chunk in jobs.chunks(1000) {
-                storage.enqueue_batch(chunk)?;
-            }
-            library.push(drain_with_library(&storage, workers, plan.drain_jobs, false)?);
+    let load = |storage: &SqliteStorage| -> Result<()> {
+        for chunk in jobs.chunks(1000) {
+            storage.enqueue_batch(chunk)?;
         }
-        let library = figure(library);
-        eprintln!("queue_drain sqlite {workers} workers: {:.0} jobs/s", library.median);
-        rows.push(DrainRow {
+        Ok(())
+    };
+    for &workers in &plan.workers {
+        let (mut library, mut baseline) = (Vec::new(), Vec::new());
+        for _ in 0..plan.reps {
+            load(&storage)?;
+            library.push(drain_with_library(&storage, workers, plan.drain_jobs, false)?);
+            load(&storage)?;
+            baseline.push(raw::drain_sqlite(&path, workers, plan.drain_jobs)?);
+        }
+        let row = DrainRow {
             backend: "sqlite",
             mode: "single",
             workers,
             jobs: plan.drain_jobs,
-            jobs_per_sec: library,
-            raw_jobs_per_sec: None,
-            ratio: None,
-        });
+            jobs_per_sec: figure(library),
+            raw_jobs_per_sec: figure(baseline),
+            pgbench_jobs_per_sec: None,
+        };
+        eprintln!(
+            "queue_drain sqlite single {workers} workers: {:.0} jobs/s (raw {:.0})",
+            row.jobs_per_sec.median, row.raw_jobs_per_sec.median
+        );
+        rows.push(row);
     }
     Ok(rows)
 }
 
-fn enqueue_rates<S: Storage>(
-    storage: &S,
-    backend: &'static str,
-    plan: &Plan,
-    out: &mut Vec<EnqueueRow>,
-) -> Result<()> {
-    let single = noop_jobs(plan.enqueue_jobs);
-    let batched = noop_jobs(plan.enqueue_jobs * 10);
-    let (mut singles, mut batches) = (Vec::new(), Vec::new());
-    for _ in 0..plan.reps {
-        let started = Instant::now();
-        for job in &single {
-            storage.enqueue(job)?;
-        }
-        singles.push(single.len() as f64 / started.elapsed().as_secs_f64());
-        let started = Instant::now();
-        for chunk in batched.chunks(100) {
-            storage.enqueue_batch(chunk)?;
-        }
-        batches.push(batched.len() as f64 / started.elapsed().as_secs_f64());
+fn count_pg(url: &str) -> Result<i64> {
+    let mut conn = PgConnection::establish(url)?;
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
     }
-    out.push(EnqueueRow {
-        backend,
-        mode: "single",
-        jobs: plan.enqueue_jobs,
-        jobs_per_sec: figure(singles),
-    });
-    out.push(EnqueueRow {
-        backend,
-        mode: "batch of 100",
-        jobs: plan.enqueue_jobs * 10,
-        jobs_per_sec: figure(batches),
-    });
-    Ok(())
+    let count: Count =
+        diesel::sql_query("SELECT count(*) AS n FROM background_jobs").get_result(&mut conn)?;
+    Ok(count.n)
+}
+
+/// Enqueue rates through the library: one job per call, and 100 per call (one
+/// transaction), each from `clients` threads at once.
+fn enqueue_rates<S: Storage>(
+    storage: &Arc<S>,
+    clients: usize,
+    per_call: usize,
+    jobs: u64,
+) -> Result<f64> {
+    let per_client = (jobs as usize / clients).max(per_call);
+    let ready = Arc::new(std::sync::Barrier::new(clients + 1));
+    let handles: Vec<_> = (0..clients)
+        .map(|_| {
+            let (storage, ready) = (Arc::clone(storage), Arc::clone(&ready));
+            std::thread::spawn(move || -> Result<()> {
+                let jobs = noop_jobs(per_client as u64);
+                ready.wait();
+                for chunk in jobs.chunks(per_call) {
+                    if per_call == 1 {
+                        storage.enqueue(&chunk[0])?;
+                    } else {
+                        storage.enqueue_batch(chunk)?;
+                    }
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    ready.wait();
+    let started = Instant::now();
+    for handle in handles {
+        handle.join().map_err(|_| anyhow::anyhow!("enqueuer panicked"))??;
+    }
+    Ok((per_client * clients) as f64 / started.elapsed().as_secs_f64())
 }
 
 fn enqueue(server: &PgServer, plan: &Plan) -> Result<Vec<EnqueueRow>> {
     let mut rows = Vec::new();
-    let (pg, _) = pg_storage(server, 4)?;
-    enqueue_rates(&pg, "postgres", plan, &mut rows)?;
+    let (pg, url) = pg_storage(server, 10)?;
+    let pg = Arc::new(pg);
     let dir = tempfile::tempdir()?;
-    let sqlite = SqliteStorage::open(SqliteConfig::new(dir.path().join("enqueue.sqlite3")))?;
+    let sqlite =
+        Arc::new(SqliteStorage::open(SqliteConfig::new(dir.path().join("enqueue.sqlite3")))?);
     sqlite.migrate()?;
-    enqueue_rates(&sqlite, "sqlite", plan, &mut rows)?;
-    for row in &rows {
-        eprintln!("enqueue {} {}: {:.0} jobs/s", row.backend, row.mode, row.jobs_per_sec.median);
+    for (mode, per_call, workload, jobs) in [
+        ("one job per transaction", 1, raw::Workload::InsertOne, plan.enqueue_jobs),
+        ("100 jobs per call", 100, raw::Workload::InsertHundred, plan.enqueue_jobs * 10),
+    ] {
+        for &clients in &plan.workers {
+            let (mut library, mut bench) = (Vec::new(), Vec::new());
+            for _ in 0..plan.reps {
+                load_pg(&url, 0)?;
+                library.push(enqueue_rates(&pg, clients, per_call, jobs)?);
+                load_pg(&url, 0)?;
+                bench.push(raw::pgbench(&url, workload, clients, jobs)?);
+            }
+            let row = EnqueueRow {
+                backend: "postgres",
+                mode,
+                clients,
+                jobs,
+                jobs_per_sec: figure(library),
+                pgbench_jobs_per_sec: Some(figure(bench)),
+            };
+            eprintln!(
+                "enqueue postgres {mode} {clients} clients: {:.0} jobs/s (pgbench {:.0})",
+                row.jobs_per_sec.median,
+                row.pgbench_jobs_per_sec.map_or(f64::NAN, |f| f.median)
+            );
+            rows.push(row);
+        }
+        let mut library = Vec::new();
+        for _ in 0..plan.reps {
+            library.push(enqueue_rates(&sqlite, 1, per_call, jobs)?);
+        }
+        let row = EnqueueRow {
+            backend: "sqlite",
+            mode,
+            clients: 1,
+            jobs,
+            jobs_per_sec: figure(library),
+            pgbench_jobs_per_sec: None,
+        };
+        eprintln!("enqueue sqlite {mode} 1 client: {:.0} jobs/s", row.jobs_per_sec.median);
+        rows.push(row);
     }
     Ok(rows)
 }
@@ -522,21 +542,66 @@ fn latency(server: &PgServer, plan: &Plan) -> Result<Vec<LatencyRow>> {
     Ok(rows)
 }
 
+/// µs per claim-and-complete of one job, over `plan.claims` claims, `plan.reps` times.
+fn claim_cost(storage: &PgStorage, plan: &Plan) -> Result<Figure> {
+    let mut costs = Vec::new();
+    for _ in 0..plan.reps {
+        let started = Instant::now();
+        for _ in 0..plan.claims {
+            let claimed = storage
+                .run_next(&JobFilter::Types(&[Noop::JOB_NAME]), &mut |_| Outcome::Succeeded)?;
+            anyhow::ensure!(claimed.is_some(), "the queue ran dry");
+        }
+        costs.push(started.elapsed().as_secs_f64() * 1e6 / plan.claims as f64);
+    }
+    Ok(figure(costs))
+}
+
+/// `waiting` jobs enqueued before `runnable` ones: waiting for a retry an hour away at
+/// `priority` (or exhausted, when `priority` is `None`); statistics taken while the table
+/// was empty when `stale` is set, otherwise after loading.
+fn load_backlog(
+    url: &str,
+    runnable: u64,
+    waiting: u64,
+    priority: Option<i16>,
+    stale: bool,
+) -> Result<()> {
+    let mut conn = PgConnection::establish(url)?;
+    diesel::sql_query("TRUNCATE background_jobs").execute(&mut conn)?;
+    if stale {
+        diesel::sql_query("ANALYZE background_jobs").execute(&mut conn)?;
+    }
+    let (priority, run_at) = match priority {
+        Some(p) => (p, "now() + interval '1 hour'"),
+        None => (0, "NULL"),
+    };
+    diesel::sql_query(format!(
+        "INSERT INTO background_jobs (job_type, data, priority, retries, run_at) \
+         SELECT 'noop', jsonb_build_object('waiting', g), {priority}, 3, {run_at} \
+         FROM generate_series(1, $1) g"
+    ))
+    .bind::<BigInt, _>(i64::try_from(waiting)?)
+    .execute(&mut conn)?;
+    diesel::sql_query(
+        "INSERT INTO background_jobs (job_type, data, run_at) \
+         SELECT 'noop', jsonb_build_object('n', g), now() - interval '1 second' \
+         FROM generate_series(1, $1) g",
+    )
+    .bind::<BigInt, _>(i64::try_from(runnable)?)
+    .execute(&mut conn)?;
+    if !stale {
+        diesel::sql_query("ANALYZE background_jobs").execute(&mut conn)?;
+    }
+    Ok(())
+}
+
 fn claim_vs_depth(server: &PgServer, plan: &Plan) -> Result<DepthResult> {
     let (storage, url) = pg_storage(server, 4)?;
     let mut rows = Vec::new();
     for &depth in &plan.depths {
         load_pg(&url, depth)?;
-        let mut costs = Vec::new();
-        for _ in 0..plan.reps {
-            let started = Instant::now();
-            for _ in 0..plan.claims {
-                storage
-                    .run_next(&JobFilter::Types(&[Noop::JOB_NAME]), &mut |_| Outcome::Succeeded)?;
-            }
-            costs.push(started.elapsed().as_secs_f64() * 1e6 / plan.claims as f64);
-        }
-        let cost = figure(costs);
+        let cost = claim_cost(&storage, plan)?;
         eprintln!("claim_vs_depth {depth}: {:.0} µs per claim", cost.median);
         rows.push((depth, cost));
     }
@@ -544,64 +609,26 @@ fn claim_vs_depth(server: &PgServer, plan: &Plan) -> Result<DepthResult> {
         (Some((_, first)), Some((_, last))) => last.median / first.median,
         _ => f64::NAN,
     };
-    Ok(DepthResult { claims_per_depth: plan.claims, rows, ratio })
-}
-
-fn index_edit_vs_size(plan: &Plan) -> Result<IndexResult> {
-    use index_git::{Edit, IndexLine, IndexRepo};
-    let line = |name: &str, vers: &str| IndexLine {
-        name: name.into(),
-        vers: vers.into(),
-        deps: vec![],
-        cksum: "0".repeat(64),
-        features: Default::default(),
-        features2: None,
-        yanked: false,
-        links: None,
-        rust_version: None,
-        pubtime: None,
-        v: None,
-    };
-    let mut rows = Vec::new();
-    for &size in &plan.index_sizes {
-        let upstream = index_git::testing::UpstreamIndex::new();
-        {
-            let repo = git2::Repository::open_bare(upstream.path())?;
-            let head = repo.find_reference("refs/heads/master")?.peel_to_commit()?;
-            let mut builder = git2::build::TreeUpdateBuilder::new();
-            let filler =
-                repo.blob(format!("{}\n", line("c000000", "1.0.0").to_json()).as_bytes())?;
-            let edited =
-                repo.blob(format!("{}\n", line("c000123", "1.0.0").to_json()).as_bytes())?;
-            for i in 0..size {
-                let name = format!("c{i:06}");
-                let blob = if name == "c000123" { edited } else { filler };
-                builder.upsert(
-                    format!("{}/{}/{name}", &name[..2], &name[2..4]),
-                    blob,
-                    git2::FileMode::Blob,
-                );
-            }
-            let tree = repo.find_tree(builder.create_updated(&repo, &head.tree()?)?)?;
-            let sig = git2::Signature::now("bench", "bench@example.invalid")?;
-            repo.commit(Some("refs/heads/master"), &sig, &sig, "Fill", &tree, &[&head])?;
-        }
-        let repo = IndexRepo::open_or_clone(upstream.repo_config("worker"))?;
-        let mut costs = Vec::new();
-        for rep in 0..plan.reps.max(5) {
-            let started = Instant::now();
-            repo.apply(&[Edit::Put(line("c000123", &format!("2.0.{rep}")))])?;
-            costs.push(started.elapsed().as_secs_f64() * 1000.0);
-        }
-        let cost = figure(costs);
-        eprintln!("index_edit_vs_size {size} crates: {:.1} ms per publish edit", cost.median);
-        rows.push((size, cost));
+    let runnable = plan.depths[0];
+    let clean = rows[0].1.median;
+    let mut backlog = Vec::new();
+    for (case, priority, stale) in [
+        ("100,000 waiting for a retry, same priority", Some(0), false),
+        ("100,000 waiting for a retry, higher priority", Some(5), false),
+        ("100,000 exhausted", None, false),
+        ("100,000 waiting, same priority, stale statistics", Some(0), true),
+        ("100,000 waiting, higher priority, stale statistics", Some(5), true),
+    ] {
+        load_backlog(&url, runnable, 100_000, priority, stale)?;
+        let cost = claim_cost(&storage, plan)?;
+        let ratio = cost.median / clean;
+        eprintln!(
+            "claim_vs_depth {runnable} runnable behind {case}: {:.0} µs per claim ({ratio:.2}x)",
+            cost.median
+        );
+        backlog.push(BacklogRow { case, runnable, waiting: 100_000, us_per_claim: cost, ratio });
     }
-    let ratio = match (rows.first(), rows.last()) {
-        (Some((_, first)), Some((_, last))) => last.median / first.median,
-        _ => f64::NAN,
-    };
-    Ok(IndexResult { rows, ratio })
+    Ok(DepthResult { claims_per_depth: plan.claims, rows, ratio, backlog })
 }
 
 fn burst(server: &PgServer, plan: &Plan) -> Result<BurstResult> {
@@ -609,14 +636,20 @@ fn burst(server: &PgServer, plan: &Plan) -> Result<BurstResult> {
         publish, register_index_jobs, Database, IndexContext, PublishRequest,
         RegistryConnection as _,
     };
-    let mut seconds = Vec::new();
-    let (mut commits, mut pushes) = (0, 0);
+    let (mut seconds, mut commits, mut pushes) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..plan.reps {
         let (storage, url) = pg_storage(server, 6)?;
         let storage = Arc::new(storage);
         let mut conn = PgConnection::establish(&url)?;
         conn.run_migrations()?;
         let upstream = index_git::testing::UpstreamIndex::new();
+        // The remote counts the pushes it receives.
+        let received = upstream.path().join("pushes-received");
+        let hook = upstream.path().join("hooks/post-receive");
+        std::fs::create_dir_all(upstream.path().join("hooks"))?;
+        std::fs::write(&hook, format!("#!/bin/sh\necho push >> '{}'\n", received.display()))?;
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755))?;
         let repo = index_git::IndexRepo::open_or_clone(upstream.repo_config("worker"))?;
         let ctx = Arc::new(IndexContext::new(repo, Database::Postgres(storage.pool().clone())));
         for i in 0..plan.burst {
@@ -637,60 +670,113 @@ fn burst(server: &PgServer, plan: &Plan) -> Result<BurstResult> {
             .run_until_empty()?;
         seconds.push(started.elapsed().as_secs_f64());
         anyhow::ensure!(report.failed == 0, "{} index job runs failed", report.failed);
-        commits = upstream.commit_count() - before;
-        // Every commit is pushed on its own (a batch is one commit), and no push happens
-        // without a commit.
-        pushes = commits;
+        commits.push((upstream.commit_count() - before) as f64);
+        let received = std::fs::read_to_string(&received).unwrap_or_default();
+        pushes.push(received.lines().count() as f64);
     }
-    let seconds = figure(seconds);
-    eprintln!("burst {}: {:.1} s, {commits} commits, {pushes} pushes", plan.burst, seconds.median);
+    let (seconds, commits, pushes) = (figure(seconds), figure(commits), figure(pushes));
+    eprintln!(
+        "burst {}: {:.1} s, {} commits, {} pushes (medians)",
+        plan.burst, seconds.median, commits.median, pushes.median
+    );
     Ok(BurstResult { publishes: plan.burst, seconds, commits, pushes })
 }
 
 fn print_table(results: &Results) {
-    println!("\n{:<20} {:<34} {:>14} {:>14} {:>14}", "measurement", "case", "median", "min", "max");
+    println!("\n{:<20} {:<44} {:>14} {:>14} {:>14}", "measurement", "case", "median", "min", "max");
     let row = |m: &str, case: String, f: &Figure, unit: &str| {
         println!(
-            "{m:<20} {case:<34} {:>10.1} {unit:<3} {:>10.1} {unit:<3} {:>10.1} {unit:<3}",
+            "{m:<20} {case:<44} {:>10.1} {unit:<3} {:>10.1} {unit:<3} {:>10.1} {unit:<3}",
             f.median, f.min, f.max
         );
     };
+    let note = |m: &str, case: String, text: String| println!("{m:<20} {case:<44} {text}");
     for d in &results.queue_drain {
         let case = format!("{} {} {} workers", d.backend, d.mode, d.workers);
         row("queue_drain", case, &d.jobs_per_sec, "j/s");
-        if let (Some(raw), Some(ratio)) = (&d.raw_jobs_per_sec, d.ratio) {
-            row("queue_drain", format!("  raw loop (library/raw {ratio:.2})"), raw, "j/s");
+        let raw = d.jobs_per_sec.median / d.raw_jobs_per_sec.median;
+        row(
+            "queue_drain",
+            format!("  raw loop, same batch (library/raw {raw:.2})"),
+            &d.raw_jobs_per_sec,
+            "j/s",
+        );
+        if let Some(bench) = &d.pgbench_jobs_per_sec {
+            let ratio = d.jobs_per_sec.median / bench.median;
+            row(
+                "queue_drain",
+                format!("  pgbench, same state (library/pgbench {ratio:.2}, goal ≥ 0.9)"),
+                bench,
+                "j/s",
+            );
         }
     }
     for e in &results.enqueue {
-        row("enqueue", format!("{} {}", e.backend, e.mode), &e.jobs_per_sec, "j/s");
+        row(
+            "enqueue",
+            format!("{} {} {} clients", e.backend, e.mode, e.clients),
+            &e.jobs_per_sec,
+            "j/s",
+        );
+        if let Some(bench) = &e.pgbench_jobs_per_sec {
+            let ratio = e.jobs_per_sec.median / bench.median;
+            row(
+                "enqueue",
+                format!("  pgbench (library/pgbench {ratio:.2}, goal ≥ 0.8)"),
+                bench,
+                "j/s",
+            );
+        }
     }
     for l in &results.latency {
-        println!(
-            "{:<20} {:<34} p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} jobs)",
+        note(
             "latency",
             format!("{} {}", l.backend, l.wake_up),
-            l.p50_ms,
-            l.p99_ms,
-            l.max_ms,
-            l.jobs
+            format!(
+                "p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} jobs)",
+                l.p50_ms, l.p99_ms, l.max_ms, l.jobs
+            ),
         );
     }
     for (depth, f) in &results.claim_vs_depth.rows {
-        row("claim_vs_depth", format!("{depth} pending"), f, "µs");
+        row("claim_vs_depth", format!("{depth} runnable"), f, "µs");
     }
-    println!(
-        "{:<20} {:<34} {:.2} (goal ≤ 1.3)",
-        "claim_vs_depth", "ratio largest / smallest", results.claim_vs_depth.ratio
+    note(
+        "claim_vs_depth",
+        "ratio largest / smallest".into(),
+        format!("{:.2} (goal ≤ 1.3)", results.claim_vs_depth.ratio),
     );
-    for (size, f) in &results.index_edit_vs_size.rows {
-        row("index_edit_vs_size", format!("{size} crates"), f, "ms");
+    for b in &results.claim_vs_depth.backlog {
+        row(
+            "claim_vs_depth",
+            format!("{} runnable, {}", b.runnable, b.case),
+            &b.us_per_claim,
+            "µs",
+        );
+        note(
+            "claim_vs_depth",
+            "  ratio to the clean queue".into(),
+            format!("{:.2} (goal ≤ 1.3)", b.ratio),
+        );
     }
-    println!(
-        "{:<20} {:<34} {:.2} (goal ≤ 1.5)",
-        "index_edit_vs_size", "ratio largest / smallest", results.index_edit_vs_size.ratio
+    for r in &results.index_edit_vs_size.rows {
+        row("index_edit_vs_size", format!("{} crates", r.crates), &r.ms_per_edit, "ms");
+        note(
+            "index_edit_vs_size",
+            "  where the median edit went".into(),
+            format!(
+                "fetch {:.1} ms, tree {:.1} ms, commit {:.1} ms, push {:.1} ms; {:.0} files in the edited directory",
+                r.fetch_ms.median, r.tree_ms.median, r.commit_ms.median, r.push_ms.median, r.files_in_edited_dir
+            ),
+        );
+    }
+    note(
+        "index_edit_vs_size",
+        "ratio largest / smallest".into(),
+        format!("{:.2} (goal ≤ 1.5)", results.index_edit_vs_size.ratio),
     );
     let b = &results.burst;
     row("burst", format!("{} publishes", b.publishes), &b.seconds, "s");
-    println!("{:<20} {:<34} {} commits, {} pushes (goal ≤ 50)", "burst", "", b.commits, b.pushes);
+    row("burst", "  commits on the remote".into(), &b.commits, "");
+    row("burst", "  pushes received (goal ≤ 50)".into(), &b.pushes, "");
 }

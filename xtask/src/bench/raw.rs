@@ -1,0 +1,263 @@
+//! The baselines: the same claim-and-delete the library does, written out without it, with
+//! the care the library gets (connections opened before the clock starts, statements
+//! prepared once per connection), and `pgbench` against the same server and table state.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, ensure, Context as _, Result};
+use diesel::prelude::*;
+
+diesel::table! {
+    /// The PostgreSQL job table, as the raw loop sees it.
+    background_jobs (id) {
+        id -> BigInt,
+        job_type -> Text,
+        priority -> SmallInt,
+        run_at -> Nullable<Timestamptz>,
+    }
+}
+
+/// The SQLite job table, as the raw SQLite loop sees it.
+mod sqlite_table {
+    diesel::table! {
+        background_jobs (id) {
+            id -> BigInt,
+            job_type -> Text,
+            priority -> SmallInt,
+            run_at -> Nullable<BigInt>,
+            locked_until -> Nullable<BigInt>,
+            lock_token -> Nullable<BigInt>,
+        }
+    }
+}
+
+/// Drains the PostgreSQL job table with `workers` threads, claiming up to `batch` rows per
+/// transaction and deleting them in the same transaction, through diesel's query builder
+/// (prepared and cached per connection). Returns jobs per second over the drain.
+pub(super) fn drain_pg(url: &str, workers: usize, batch: i64, jobs: u64) -> Result<f64> {
+    let ready = Arc::new(Barrier::new(workers + 1));
+    let handles: Vec<_> = (0..workers)
+        .map(|_| {
+            let (url, ready) = (url.to_owned(), Arc::clone(&ready));
+            std::thread::spawn(move || -> Result<u64> {
+                let conn = PgConnection::establish(&url);
+                ready.wait();
+                let mut conn = conn?;
+                let mut done = 0;
+                loop {
+                    let claimed = conn.transaction(|conn| {
+                        use background_jobs::dsl as j;
+                        let ids: Vec<i64> = j::background_jobs
+                            .select(j::id)
+                            .filter(j::job_type.eq_any(["noop"]))
+                            .filter(j::run_at.le(diesel::dsl::now))
+                            .order((j::priority.desc(), j::run_at.asc(), j::id.asc()))
+                            .limit(batch)
+                            .for_update()
+                            .skip_locked()
+                            .load(conn)?;
+                        if !ids.is_empty() {
+                            diesel::delete(j::background_jobs.filter(j::id.eq_any(&ids)))
+                                .execute(conn)?;
+                        }
+                        Ok::<_, diesel::result::Error>(ids.len() as u64)
+                    })?;
+                    if claimed == 0 {
+                        return Ok(done);
+                    }
+                    done += claimed;
+                }
+            })
+        })
+        .collect();
+    ready.wait();
+    let started = Instant::now();
+    let mut total = 0;
+    for handle in handles {
+        total += handle.join().map_err(|_| anyhow::anyhow!("raw worker panicked"))??;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    ensure!(total == jobs, "the raw drain ran {total} of {jobs} jobs");
+    Ok(jobs as f64 / secs)
+}
+
+/// The SQLite limit: the library's lease claim (`BEGIN IMMEDIATE`, pick, set the lease) and
+/// delete (by id and token), one job at a time, through diesel's cached statements.
+pub(super) fn drain_sqlite(path: &Path, workers: usize, jobs: u64) -> Result<f64> {
+    let ready = Arc::new(Barrier::new(workers + 1));
+    let handles: Vec<_> = (0..workers)
+        .map(|n| {
+            let (path, ready) = (path.to_string_lossy().into_owned(), Arc::clone(&ready));
+            std::thread::spawn(move || -> Result<u64> {
+                use diesel::connection::SimpleConnection as _;
+                use sqlite_table::background_jobs::dsl as j;
+                let mut conn = SqliteConnection::establish(&path)?;
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+                )?;
+                ready.wait();
+                let mut done = 0;
+                let mut token = (n as i64) << 40;
+                loop {
+                    token += 1;
+                    let now = micros_now();
+                    let claimed: Option<i64> = busy_retry(|| {
+                        conn.immediate_transaction(|conn| {
+                            let id: Option<i64> = j::background_jobs
+                                .select(j::id)
+                                .filter(j::job_type.eq_any(["noop"]))
+                                .filter(j::run_at.le(now))
+                                .filter(j::locked_until.is_null().or(j::locked_until.lt(now)))
+                                .order((j::priority.desc(), j::run_at.asc(), j::id.asc()))
+                                .first(conn)
+                                .optional()?;
+                            if let Some(id) = id {
+                                diesel::update(j::background_jobs.find(id))
+                                    .set((
+                                        j::locked_until.eq(Some(now + 60_000_000)),
+                                        j::lock_token.eq(Some(token)),
+                                    ))
+                                    .execute(conn)?;
+                            }
+                            Ok::<_, diesel::result::Error>(id)
+                        })
+                    })?;
+                    let Some(id) = claimed else { return Ok(done) };
+                    busy_retry(|| {
+                        conn.immediate_transaction(|conn| {
+                            diesel::delete(
+                                j::background_jobs.find(id).filter(j::lock_token.eq(token)),
+                            )
+                            .execute(conn)
+                        })
+                    })?;
+                    done += 1;
+                }
+            })
+        })
+        .collect();
+    ready.wait();
+    let started = Instant::now();
+    let mut total = 0;
+    for handle in handles {
+        total += handle.join().map_err(|_| anyhow::anyhow!("raw worker panicked"))??;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    ensure!(total == jobs, "the raw SQLite drain ran {total} of {jobs} jobs");
+    Ok(jobs as f64 / secs)
+}
+
+fn micros_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
+}
+
+/// Retries SQLite's "database is locked", as the library does.
+fn busy_retry<T>(mut f: impl FnMut() -> QueryResult<T>) -> Result<T> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match f() {
+            Err(diesel::result::Error::DatabaseError(_, info))
+                if info.message().contains("locked") && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
+/// A `pgbench` workload.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Workload {
+    /// Claim one job and delete it, per transaction.
+    ClaimOne,
+    /// Claim up to 100 jobs and delete them, per transaction.
+    ClaimHundred,
+    /// Insert one job per transaction.
+    InsertOne,
+    /// Insert 100 jobs with one statement.
+    InsertHundred,
+}
+
+impl Workload {
+    /// The script, and how many jobs one transaction handles.
+    fn script(self) -> (String, u64) {
+        const CLAIM: &str = "SELECT id FROM background_jobs WHERE job_type = ANY('{noop}') \
+            AND run_at <= now() ORDER BY priority DESC, run_at, id";
+        match self {
+            Workload::ClaimOne => (
+                format!(
+                    "BEGIN;\n{CLAIM} LIMIT 1 FOR UPDATE SKIP LOCKED \\gset\n\
+                     DELETE FROM background_jobs WHERE id = :id;\nEND;\n"
+                ),
+                1,
+            ),
+            Workload::ClaimHundred => (
+                format!(
+                    "BEGIN;\nSELECT array_agg(id) AS ids FROM ({CLAIM} LIMIT 100 FOR UPDATE SKIP LOCKED) c \\gset\n\
+                     DELETE FROM background_jobs WHERE id = ANY(:'ids'::bigint[]);\nEND;\n"
+                ),
+                100,
+            ),
+            Workload::InsertOne => (
+                "INSERT INTO background_jobs (job_type, data) VALUES ('noop', '{\"n\": 1}');\n"
+                    .to_owned(),
+                1,
+            ),
+            Workload::InsertHundred => {
+                let rows: Vec<String> =
+                    (0..100).map(|n| format!("('noop', '{{\"n\": {n}}}')")).collect();
+                (
+                    format!(
+                        "INSERT INTO background_jobs (job_type, data) VALUES {};\n",
+                        rows.join(", ")
+                    ),
+                    100,
+                )
+            }
+        }
+    }
+}
+
+/// Runs `pgbench` with `workload` on `clients` connections, `jobs` jobs split evenly over
+/// them, prepared statements; returns jobs per second (pgbench's own tps, without the
+/// connection time, times jobs per transaction).
+pub(super) fn pgbench(url: &str, workload: Workload, clients: usize, jobs: u64) -> Result<f64> {
+    let (script, per_tx) = workload.script();
+    let transactions = jobs / per_tx / clients as u64;
+    ensure!(transactions > 0, "{jobs} jobs are too few for {clients} pgbench clients");
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("workload.sql");
+    std::fs::write(&file, script)?;
+    let binary = queue_diesel::testing::server_binary("pgbench")
+        .context("pgbench is not installed (it comes with the PostgreSQL server binaries)")?;
+    let output = Command::new(binary)
+        .args(["--no-vacuum", "--protocol=prepared", "--file"])
+        .arg(&file)
+        .args(["--client", &clients.to_string(), "--jobs", &clients.to_string()])
+        .args(["--transactions", &transactions.to_string()])
+        .arg(url)
+        .output()
+        .context("running pgbench")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!("pgbench failed: {stdout}{}", String::from_utf8_lossy(&output.stderr));
+    }
+    let failed = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("number of failed transactions: "))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    ensure!(failed == 0, "pgbench: {failed} transactions failed:\n{stdout}");
+    let tps = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("tps = "))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .with_context(|| format!("no tps in pgbench's output:\n{stdout}"))?;
+    Ok(tps * per_tx as f64)
+}
