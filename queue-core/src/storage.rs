@@ -242,7 +242,7 @@ pub struct RunningJob {
     pub since: SystemTime,
 }
 
-/// A handle a backend calls to wake idle workers at once.
+/// A handle a backend calls when jobs were enqueued, to wake an idle worker at once.
 #[derive(Clone)]
 pub struct Waker(Arc<dyn Fn() + Send + Sync>);
 
@@ -252,7 +252,8 @@ impl Waker {
         Waker(Arc::new(f))
     }
 
-    /// Wakes the idle workers.
+    /// Says that a job was enqueued: one idle worker wakes up (a worker that then claims a
+    /// full batch wakes the next one).
     pub fn wake(&self) {
         (self.0)();
     }

@@ -22,6 +22,14 @@ pub enum Error {
         /// The pool's error.
         source: r2d2::Error,
     },
+    /// The connection that listens for enqueue notifications could not be set up.
+    #[error("cannot listen for notifications on {url}: {reason}; check that the server is running and that the URL is right")]
+    Listen {
+        /// The URL, with any password hidden.
+        url: String,
+        /// What the client said.
+        reason: String,
+    },
     /// A query failed.
     #[error("query failed: {0}")]
     Query(#[from] diesel::result::Error),

@@ -48,8 +48,6 @@ pub struct PgConfig {
     pub pool_size: u32,
     /// How long to wait for a pooled connection before giving up.
     pub connection_timeout: Duration,
-    /// How often the listening connection checks for notifications.
-    pub listen_interval: Duration,
 }
 
 impl std::fmt::Debug for PgConfig {
@@ -58,7 +56,6 @@ impl std::fmt::Debug for PgConfig {
             .field("url", &redact::Redacted(&self.url))
             .field("pool_size", &self.pool_size)
             .field("connection_timeout", &self.connection_timeout)
-            .field("listen_interval", &self.listen_interval)
             .finish()
     }
 }
@@ -66,12 +63,7 @@ impl std::fmt::Debug for PgConfig {
 impl PgConfig {
     /// Defaults for `url`: a pool of 10, a 10 s connection timeout.
     pub fn new(url: impl Into<String>) -> PgConfig {
-        PgConfig {
-            url: url.into(),
-            pool_size: 10,
-            connection_timeout: Duration::from_secs(10),
-            listen_interval: Duration::from_millis(5),
-        }
+        PgConfig { url: url.into(), pool_size: 10, connection_timeout: Duration::from_secs(10) }
     }
 }
 
@@ -416,7 +408,7 @@ impl Storage for PgStorage {
     }
 
     fn listen(&self, waker: Waker) -> Result<Option<Box<dyn Send>>, StorageError> {
-        let mut conn = listen_connection(&self.config.url)?;
+        let mut client = listen_client(&self.config.url)?;
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let stop = Arc::clone(&stop);
@@ -424,7 +416,7 @@ impl Storage for PgStorage {
             std::thread::Builder::new()
                 .name("queue-pg-listener".into())
                 .spawn(move || {
-                    listen_loop(&config, &mut conn, &waker, &stop);
+                    listen_loop(&config, &mut client, &waker, &stop);
                 })
                 .map_err(StorageError::backend)?
         };
@@ -529,40 +521,53 @@ impl Drop for Listener {
     }
 }
 
-fn listen_connection(url: &str) -> Result<PgConnection, Error> {
-    let mut conn = PgConnection::establish(url)
-        .map_err(|source| Error::Connect { url: redact::redact(url).into_owned(), source })?;
-    diesel::sql_query(format!("LISTEN {NOTIFY_CHANNEL}")).execute(&mut conn)?;
-    Ok(conn)
+/// A connection that listens for enqueue notifications. It is a `postgres` client rather
+/// than a diesel one because it can block on its socket until a notification arrives (diesel
+/// can only poll). TLS follows the URL's `sslmode`, as libpq's does.
+fn listen_client(url: &str) -> Result<postgres::Client, Error> {
+    let shown = || redact::redact(url).into_owned();
+    let config: postgres::Config = url
+        .parse()
+        .map_err(|e: postgres::Error| Error::Listen { url: shown(), reason: e.to_string() })?;
+    let tls = native_tls::TlsConnector::new()
+        .map_err(|e| Error::Listen { url: shown(), reason: e.to_string() })?;
+    let mut client = config
+        .connect(postgres_native_tls::MakeTlsConnector::new(tls))
+        .map_err(|e| Error::Listen { url: shown(), reason: e.to_string() })?;
+    client
+        .batch_execute(&format!("LISTEN {NOTIFY_CHANNEL}"))
+        .map_err(|e| Error::Listen { url: shown(), reason: e.to_string() })?;
+    Ok(client)
 }
 
-/// Checks the listening connection for notifications every `listen_interval` and wakes the
-/// workers on each. diesel reads notifications without blocking, so the connection is
-/// polled; that is a non-blocking socket read, not a query. A broken connection is
-/// re-established with backoff (workers keep polling the table meanwhile), and workers
-/// are woken after a reconnect, since notifications may have been missed.
-fn listen_loop(config: &PgConfig, conn: &mut PgConnection, waker: &Waker, stop: &AtomicBool) {
-    const HEALTH_CHECK_EVERY: u32 = 1000;
-    let mut ticks: u32 = 0;
+/// Blocks on the listening connection and wakes one idle worker per notification (a worker
+/// that claims a full batch wakes the next one). It wakes up every [`LISTEN_TICK`] only to
+/// see whether it should stop, and checks the connection every [`LISTEN_HEALTH_CHECK`]
+/// ticks. A broken connection is re-established with backoff (workers keep polling the
+/// table meanwhile), and a worker is woken after a reconnect, since notifications may
+/// have been missed.
+fn listen_loop(config: &PgConfig, client: &mut postgres::Client, waker: &Waker, stop: &AtomicBool) {
+    let mut idle_ticks: u32 = 0;
     while !stop.load(Ordering::SeqCst) {
-        let mut woke = false;
-        let mut broken = false;
-        for notification in conn.notifications_iter() {
-            match notification {
-                Ok(_) => woke = true,
-                Err(_) => {
-                    broken = true;
-                    break;
+        use postgres::fallible_iterator::FallibleIterator as _;
+        let next = client.notifications().timeout_iter(LISTEN_TICK).next();
+        let broken = match next {
+            Ok(Some(_)) => {
+                waker.wake();
+                idle_ticks = 0;
+                false
+            }
+            Ok(None) => {
+                idle_ticks += 1;
+                if idle_ticks >= LISTEN_HEALTH_CHECK {
+                    idle_ticks = 0;
+                    client.is_closed() || client.simple_query("SELECT 1").is_err()
+                } else {
+                    client.is_closed()
                 }
             }
-        }
-        ticks = ticks.wrapping_add(1);
-        if !broken && ticks % HEALTH_CHECK_EVERY == 0 {
-            broken = diesel::sql_query("SELECT 1").execute(conn).is_err();
-        }
-        if woke {
-            waker.wake();
-        }
+            Err(_) => true,
+        };
         if broken {
             let mut backoff = Duration::from_millis(100);
             loop {
@@ -570,14 +575,18 @@ fn listen_loop(config: &PgConfig, conn: &mut PgConnection, waker: &Waker, stop: 
                     return;
                 }
                 std::thread::sleep(backoff);
-                if let Ok(fresh) = listen_connection(&config.url) {
-                    *conn = fresh;
+                if let Ok(fresh) = listen_client(&config.url) {
+                    *client = fresh;
                     waker.wake();
                     break;
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }
         }
-        std::thread::sleep(config.listen_interval);
     }
 }
+
+/// How long the listener blocks before looking at its stop flag.
+const LISTEN_TICK: Duration = Duration::from_millis(250);
+/// Idle ticks between two checks of the listening connection.
+const LISTEN_HEALTH_CHECK: u32 = 40;

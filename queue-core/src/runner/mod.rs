@@ -219,7 +219,7 @@ impl<S: Storage + ?Sized> Runner<S> {
             let weak = Arc::downgrade(&shared);
             let waker = Waker::new(move || {
                 if let Some(shared) = weak.upgrade() {
-                    shared.signal.wake();
+                    shared.signal.wake_one();
                 }
             });
             shared.storage.listen(waker)?

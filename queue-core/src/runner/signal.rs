@@ -16,6 +16,14 @@ impl Signal {
         self.generation.lock().map(|g| *g).unwrap_or_else(|e| *e.into_inner())
     }
 
+    /// Wakes one idle worker: a job was enqueued.
+    pub(super) fn wake_one(&self) {
+        let mut generation = self.generation.lock().unwrap_or_else(|e| e.into_inner());
+        *generation = generation.wrapping_add(1);
+        self.changed.notify_one();
+    }
+
+    /// Wakes every idle worker: the runner stops.
     pub(super) fn wake(&self) {
         let mut generation = self.generation.lock().unwrap_or_else(|e| e.into_inner());
         *generation = generation.wrapping_add(1);

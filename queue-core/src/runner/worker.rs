@@ -141,7 +141,13 @@ impl<S: Storage + ?Sized> Worker<S> {
                 }
             }
             match claimed {
-                Ok(n) if n > 0 => continue,
+                Ok(n) if n > 0 => {
+                    // A full batch: more may be waiting, so another idle worker joins in.
+                    if n >= self.batch_size {
+                        shared.signal.wake_one();
+                    }
+                    continue;
+                }
                 Ok(_) if self.mode == Mode::Drain => break,
                 Ok(_) => shared.signal.wait(generation, shared.config.poll_interval),
                 Err(err) => {

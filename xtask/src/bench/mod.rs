@@ -82,6 +82,8 @@ struct Plan {
     index_sizes: Vec<usize>,
     index_edits: usize,
     burst: usize,
+    idle_seconds: u64,
+    memory_jobs: Vec<u64>,
 }
 
 impl Plan {
@@ -99,6 +101,8 @@ impl Plan {
                 index_sizes: vec![1_000, 100_000],
                 index_edits: 5,
                 burst: 100,
+                idle_seconds: 3,
+                memory_jobs: vec![10_000, 100_000],
             }
         } else {
             Plan {
@@ -113,6 +117,8 @@ impl Plan {
                 index_sizes: vec![1_000, 100_000, 250_000],
                 index_edits: 15,
                 burst: 1_000,
+                idle_seconds: 10,
+                memory_jobs: vec![100_000, 1_000_000],
             }
         }
     }
@@ -128,6 +134,27 @@ pub(crate) struct Results {
     pub(crate) claim_vs_depth: DepthResult,
     pub(crate) index_edit_vs_size: index::IndexResult,
     pub(crate) burst: BurstResult,
+    pub(crate) idle: IdleResult,
+    pub(crate) memory: Vec<MemoryRow>,
+}
+
+/// What an idle runner costs.
+#[derive(Debug, Serialize)]
+pub(crate) struct IdleResult {
+    pub(crate) workers: usize,
+    pub(crate) seconds: f64,
+    /// CPU time of this process over the wall time, in percent of one core. Goal: < 1.
+    pub(crate) cpu_percent: f64,
+}
+
+/// A worker's memory while draining.
+#[derive(Debug, Serialize)]
+pub(crate) struct MemoryRow {
+    pub(crate) jobs: u64,
+    /// Resident set before the drain, MiB.
+    pub(crate) before_mib: f64,
+    /// Peak resident set during the drain (VmHWM, reset before it), MiB.
+    pub(crate) peak_mib: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -213,8 +240,19 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
     let claim_vs_depth = claim_vs_depth(&server, &plan)?;
     let index_edit_vs_size = index::index_edit_vs_size(&plan.index_sizes, plan.index_edits)?;
     let burst = burst(&server, &plan)?;
-    let results =
-        Results { quick, queue_drain, enqueue, latency, claim_vs_depth, index_edit_vs_size, burst };
+    let idle = idle_cpu(&server, &plan)?;
+    let memory = memory(&server, &plan)?;
+    let results = Results {
+        quick,
+        queue_drain,
+        enqueue,
+        latency,
+        claim_vs_depth,
+        index_edit_vs_size,
+        burst,
+        idle,
+        memory,
+    };
     print_table(&results);
     let json = out.join("results.json");
     std::fs::write(&json, serde_json::to_string_pretty(&results)?)
@@ -682,6 +720,70 @@ fn burst(server: &PgServer, plan: &Plan) -> Result<BurstResult> {
     Ok(BurstResult { publishes: plan.burst, seconds, commits, pushes })
 }
 
+/// This process's CPU time (user + system), from `/proc/self/stat`.
+fn cpu_time() -> Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // The fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    // USER_HZ is 100 on Linux.
+    Ok(Duration::from_millis(ticks * 10))
+}
+
+/// An idle runner with 8 workers listening for notifications: CPU over `plan.idle_seconds`.
+fn idle_cpu(server: &PgServer, plan: &Plan) -> Result<IdleResult> {
+    let (pg, _) = pg_storage(server, 10)?;
+    let workers = 8;
+    let runner = Runner::new(Arc::new(pg), RunnerConfig::default())
+        .register::<Noop>(())
+        .workers(queue_core::DEFAULT_QUEUE, workers)
+        .start()?;
+    std::thread::sleep(Duration::from_millis(500));
+    let (cpu, wall) = (cpu_time()?, Instant::now());
+    std::thread::sleep(Duration::from_secs(plan.idle_seconds));
+    let used = cpu_time()?.saturating_sub(cpu).as_secs_f64();
+    let seconds = wall.elapsed().as_secs_f64();
+    runner.shutdown(Duration::from_secs(10));
+    let cpu_percent = used / seconds * 100.0;
+    eprintln!("idle runner, {workers} workers: {cpu_percent:.2}% of a core over {seconds:.1} s");
+    Ok(IdleResult { workers, seconds, cpu_percent })
+}
+
+fn status_kib(field: &str) -> Result<f64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .with_context(|| format!("no {field} in /proc/self/status"))
+}
+
+/// Peak resident memory while the library drains `jobs` jobs in batches of 100 (the peak
+/// is reset first through `/proc/self/clear_refs`).
+fn memory(server: &PgServer, plan: &Plan) -> Result<Vec<MemoryRow>> {
+    let (pg, url) = pg_storage(server, 4)?;
+    let pg = Arc::new(pg);
+    let mut rows = Vec::new();
+    for &jobs in &plan.memory_jobs {
+        load_pg(&url, jobs)?;
+        std::fs::write("/proc/self/clear_refs", "5").context("resetting the peak RSS")?;
+        let before_mib = status_kib("VmRSS:")? / 1024.0;
+        drain_with_library(&pg, 1, jobs, true)?;
+        let peak_mib = status_kib("VmHWM:")? / 1024.0;
+        eprintln!(
+            "memory: draining {jobs} jobs: {before_mib:.1} MiB before, peak {peak_mib:.1} MiB"
+        );
+        rows.push(MemoryRow { jobs, before_mib, peak_mib });
+    }
+    Ok(rows)
+}
+
 fn print_table(results: &Results) {
     println!("\n{:<20} {:<44} {:>14} {:>14} {:>14}", "measurement", "case", "median", "min", "max");
     let row = |m: &str, case: String, f: &Figure, unit: &str| {
@@ -779,4 +881,17 @@ fn print_table(results: &Results) {
     row("burst", format!("{} publishes", b.publishes), &b.seconds, "s");
     row("burst", "  commits on the remote".into(), &b.commits, "");
     row("burst", "  pushes received (goal ≤ 50)".into(), &b.pushes, "");
+    let i = &results.idle;
+    note(
+        "idle",
+        format!("runner with {} workers, {:.0} s", i.workers, i.seconds),
+        format!("{:.2}% of a core (goal < 1%)", i.cpu_percent),
+    );
+    for m in &results.memory {
+        note(
+            "memory",
+            format!("draining {} jobs, batches of 100", m.jobs),
+            format!("{:.1} MiB before, peak {:.1} MiB", m.before_mib, m.peak_mib),
+        );
+    }
 }

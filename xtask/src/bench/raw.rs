@@ -198,7 +198,7 @@ impl Workload {
             Workload::ClaimHundred => (
                 format!(
                     "BEGIN;\nSELECT array_agg(id) AS ids FROM ({CLAIM} LIMIT 100 FOR UPDATE SKIP LOCKED) c \\gset\n\
-                     DELETE FROM background_jobs WHERE id = ANY(:'ids'::bigint[]);\nEND;\n"
+                     DELETE FROM background_jobs WHERE id = ANY(:ids::bigint[]);\nEND;\n"
                 ),
                 100,
             ),
