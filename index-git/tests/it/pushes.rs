@@ -2,6 +2,7 @@
 //! race to another one. After a retry, the remote holds every change.
 
 use std::sync::{Arc, Barrier};
+use std::time::Duration;
 
 use index_git::testing::UpstreamIndex;
 use index_git::{Applied, Edit, IndexRepo, RepoConfig, RepoError};
@@ -117,4 +118,21 @@ fn concurrent_writers_converge() {
             "writer {w}'s versions all landed"
         );
     }
+}
+
+/// `last_timings` says where an edit's time went: every phase of a pushed edit took time;
+/// an edit that changes nothing has no commit and no push.
+#[test]
+fn the_last_edit_reports_its_phases() {
+    let upstream = UpstreamIndex::new();
+    let repo = IndexRepo::open_or_clone(upstream.repo_config("worker")).unwrap();
+    repo.apply(&[Edit::Put(line("timed", "1.0.0"))]).unwrap();
+    let pushed = repo.last_timings();
+    assert!(pushed.fetch > Duration::ZERO && pushed.tree > Duration::ZERO, "{pushed:?}");
+    assert!(pushed.commit > Duration::ZERO && pushed.push > Duration::ZERO, "{pushed:?}");
+    let unchanged = repo.apply(&[Edit::Put(line("timed", "1.0.0"))]).unwrap();
+    assert!(matches!(unchanged, Applied::Unchanged));
+    let timings = repo.last_timings();
+    assert!(timings.fetch > Duration::ZERO, "{timings:?}");
+    assert_eq!((timings.commit, timings.push), (Duration::ZERO, Duration::ZERO), "{timings:?}");
 }
