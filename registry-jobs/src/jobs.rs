@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::database::Database;
 use crate::error::RegistryError;
+use crate::sparse::{SparseIndex, SparseIndexJob, SPARSE_QUEUE};
 
 /// The queue the index jobs run on, with one worker so that index edits are serialised.
 pub const INDEX_QUEUE: &str = "index";
@@ -17,6 +18,7 @@ pub const INDEX_QUEUE: &str = "index";
 pub struct IndexContext {
     repo: Mutex<IndexRepo>,
     database: Database,
+    sparse: Option<SparseIndex>,
 }
 
 impl std::fmt::Debug for IndexContext {
@@ -28,7 +30,18 @@ impl std::fmt::Debug for IndexContext {
 impl IndexContext {
     /// A context over an opened index clone and a database pool.
     pub fn new(repo: IndexRepo, database: Database) -> IndexContext {
-        IndexContext { repo: Mutex::new(repo), database }
+        IndexContext { repo: Mutex::new(repo), database, sparse: None }
+    }
+
+    /// Also keeps `sparse` in line with the database ([`SparseIndexJob`]).
+    pub fn with_sparse_index(mut self, sparse: SparseIndex) -> IndexContext {
+        self.sparse = Some(sparse);
+        self
+    }
+
+    /// The sparse index, when one is configured.
+    pub fn sparse_index(&self) -> Option<&SparseIndex> {
+        self.sparse.as_ref()
     }
 
     /// The database.
@@ -264,8 +277,10 @@ pub fn register_index_jobs<S: Storage + ?Sized>(
     runner
         .register::<PublishJob>(Arc::clone(&ctx))
         .register::<YankJob>(Arc::clone(&ctx))
-        .register::<UnyankJob>(ctx)
+        .register::<UnyankJob>(Arc::clone(&ctx))
+        .register::<SparseIndexJob>(ctx)
         .workers(INDEX_QUEUE, 1)
+        .workers(SPARSE_QUEUE, 1)
 }
 
 /// The edit that makes the index file of `name` hold exactly `lines` (published under

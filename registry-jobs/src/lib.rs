@@ -24,6 +24,7 @@ mod metadata;
 mod ops;
 mod package;
 mod reconcile;
+mod sparse;
 
 pub use database::{Database, WithConnection};
 pub use db::expected_lines;
@@ -44,3 +45,4 @@ pub use package::{
     MAX_UNPACKED_SIZE,
 };
 pub use reconcile::{reconcile, Difference, Reconciliation, Unchecked};
+pub use sparse::{SparseIndex, SparseIndexJob, SPARSE_QUEUE};

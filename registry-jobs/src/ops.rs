@@ -9,6 +9,7 @@ use crate::db::{NewVersion, RegistryConnection};
 use crate::error::RegistryError;
 use crate::jobs::{PublishJob, UnyankJob, YankJob};
 use crate::metadata::{parse_version, validate, PublishRequest};
+use crate::sparse::SparseIndexJob;
 
 /// What [`publish`] recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +102,7 @@ pub fn publish<C: RegistryConnection>(
             conn,
             &PublishJob { krate: name.to_string(), version: num.clone() },
         )?;
+        queue_diesel::enqueue(conn, &SparseIndexJob { krate: name.to_string() })?;
         Ok(Published { name: name.clone(), vers: vers.clone(), job })
     })
 }
@@ -143,6 +145,7 @@ fn set_yanked<C: RegistryConnection>(
             return Ok(YankOutcome { changed: false, job: None });
         }
         conn.set_yanked(row.id, yanked)?;
+        queue_diesel::enqueue(conn, &SparseIndexJob { krate: real_name.clone() })?;
         let job = if yanked {
             queue_diesel::enqueue(conn, &YankJob { krate: real_name, version: row.num })?
         } else {

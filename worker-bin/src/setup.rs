@@ -8,7 +8,7 @@ use anyhow::{Context as _, Result};
 use index_git::{IndexConfig, IndexRepo, RepoConfig};
 use queue_core::{Event, RunnerConfig};
 use queue_diesel::{AnyStorage, DatabaseUrl, OpenOptions};
-use registry_jobs::{CrateStore, Database, IndexContext};
+use registry_jobs::{CrateStore, Database, IndexContext, SparseIndex};
 
 /// Where the registry's parts are: what `Registry::open` needs from the command line.
 #[derive(Clone)]
@@ -103,7 +103,12 @@ impl Registry {
         if first {
             tracing::info!("index cloned");
         }
-        Ok(Arc::new(IndexContext::new(repo, self.database.clone())))
+        // The sparse index mirrors the git one: the same download URL.
+        let sparse = SparseIndex::new(self.data_dir.join("sparse-index"));
+        sparse
+            .write_config(&IndexConfig { dl: self.store.dl_template(), api: None })
+            .context("writing the sparse index's config.json")?;
+        Ok(Arc::new(IndexContext::new(repo, self.database.clone()).with_sparse_index(sparse)))
     }
 }
 

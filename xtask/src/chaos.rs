@@ -13,7 +13,8 @@
 //! Then every worker is killed, the hook accepts again, waiting jobs are made runnable
 //! (`jobs retry`), and one `run --until-empty` drains the queue. It then checks: no job
 //! left, `reconcile` finds no difference, every version in the index exactly once with the
-//! model's `yanked`, and `git fsck` finds nothing wrong.
+//! model's `yanked` (in the git index and the same in the sparse one), and `git fsck` finds
+//! nothing wrong.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -359,7 +360,7 @@ impl Chaos {
             "jobs left after the clean run: {left}"
         );
         self.request(&["reconcile"]).context("reconcile found differences")?;
-        check_index(&self.data.join("index.git"), &model)?;
+        check_index(&self.data.join("index.git"), &self.data.join("sparse-index"), &model)?;
         let fsck = Command::new("git")
             .arg("--git-dir")
             .arg(self.data.join("index.git"))
@@ -445,8 +446,8 @@ fn index_path(name: &str) -> String {
 }
 
 /// Every version of the model is in the index exactly once, with the model's `yanked`, and
-/// nothing else is.
-fn check_index(repo: &Path, model: &BTreeMap<(String, String), bool>) -> Result<()> {
+/// nothing else is; the sparse index holds the same files.
+fn check_index(repo: &Path, sparse: &Path, model: &BTreeMap<(String, String), bool>) -> Result<()> {
     let mut crates: BTreeMap<&str, BTreeMap<&str, bool>> = BTreeMap::new();
     for ((name, vers), yanked) in model {
         crates.entry(name).or_default().insert(vers, *yanked);
@@ -459,6 +460,9 @@ fn check_index(repo: &Path, model: &BTreeMap<(String, String), bool>) -> Result<
             .output()?;
         ensure!(output.status.success(), "{name} is not in the index");
         let text = String::from_utf8(output.stdout)?;
+        let sparse_text = std::fs::read_to_string(sparse.join(index_path(name)))
+            .with_context(|| format!("{name} is not in the sparse index"))?;
+        ensure!(sparse_text == text, "{name}: the sparse index differs from the git index");
         let mut seen: BTreeMap<String, bool> = BTreeMap::new();
         for line in text.lines() {
             let entry: serde_json::Value =

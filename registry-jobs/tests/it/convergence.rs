@@ -4,7 +4,7 @@
 
 use queue_core::{Job as _, JobInfo};
 use registry_jobs::{
-    publish, reconcile, unyank, yank, IndexContext, PublishJob, UnyankJob, YankJob,
+    publish, reconcile, unyank, yank, IndexContext, PublishJob, SparseIndexJob, UnyankJob, YankJob,
 };
 
 use crate::fixtures::{request, with_conn, Backend, Registry};
@@ -37,6 +37,9 @@ fn run_job(job: &JobInfo, ctx: &IndexContext) -> anyhow::Result<()> {
         PublishJob::JOB_NAME => serde_json::from_value::<PublishJob>(job.data.clone())?.run(ctx),
         YankJob::JOB_NAME => serde_json::from_value::<YankJob>(job.data.clone())?.run(ctx),
         UnyankJob::JOB_NAME => serde_json::from_value::<UnyankJob>(job.data.clone())?.run(ctx),
+        SparseIndexJob::JOB_NAME => {
+            serde_json::from_value::<SparseIndexJob>(job.data.clone())?.run(ctx)
+        }
         other => anyhow::bail!("unexpected job type {other}"),
     }
 }
@@ -73,7 +76,8 @@ fn converge(backend: Backend, seed: u64) {
         jobs.truncate(jobs.len() / 2 + 1);
         for job in &jobs {
             for _ in 0..1 + usize::from(rng.below(3) == 0) {
-                let refuse = rng.below(4) == 0;
+                // Only the git jobs push.
+                let refuse = rng.below(3) == 0 && job.job_type != SparseIndexJob::JOB_NAME;
                 registry.upstream.refuse_pushes(refuse);
                 let commits = registry.upstream.commit_count();
                 let result = run_job(job, &registry.ctx);

@@ -40,6 +40,10 @@ fn scenario_leaves_the_index_the_database_describes() {
     let yanked: Vec<bool> = parsed.versions().iter().map(|v| v.is_yanked()).collect();
     assert_eq!(yanked, [true, false]);
     assert_eq!(crates_index::Crate::from_slice(beta.as_bytes()).unwrap().name(), "Beta");
+    // The sparse index holds the same files, byte for byte.
+    let sparse = |path: &str| std::fs::read_to_string(registry.sparse.path().join(path)).unwrap();
+    assert_eq!(sparse("al/ph/alpha"), alpha);
+    assert_eq!(sparse("be/ta/beta"), beta);
     let clean = reconcile(&registry.ctx, false).unwrap();
     assert_eq!(clean.differences, vec![]);
     assert_eq!(registry.drain().succeeded, 0, "nothing left to do");
@@ -114,7 +118,7 @@ fn a_burst_of_publishes_is_one_commit() {
     });
     let before = registry.upstream.commit_count();
     let report = registry.drain();
-    assert_eq!((report.succeeded, report.failed), (30, 0));
+    assert_eq!((report.succeeded, report.failed), (60, 0), "30 git and 30 sparse index jobs");
     assert_eq!(registry.upstream.commit_count(), before + 1, "one commit for the whole burst");
     let message = registry.upstream.head_message();
     assert!(
@@ -135,7 +139,8 @@ fn a_refused_batch_push_fails_every_job_of_the_batch() {
     });
     registry.upstream.refuse_pushes(true);
     let report = registry.drain_with_retry(std::time::Duration::from_secs(3600));
-    assert_eq!((report.succeeded, report.failed), (0, 5));
+    // The sparse index jobs do not need the remote.
+    assert_eq!((report.succeeded, report.failed), (5, 5));
     let failing = registry.storage.failing_jobs(1).unwrap();
     assert_eq!(failing.len(), 5, "no job was marked done");
     assert!(
@@ -149,4 +154,41 @@ fn a_refused_batch_push_fails_every_job_of_the_batch() {
     }
     assert_eq!(registry.drain().succeeded, 5);
     assert_eq!(reconcile(&registry.ctx, false).unwrap().differences, vec![]);
+}
+
+/// The sparse index job converges from the database like the git jobs: run late, twice or
+/// after the crate's last version is gone, it leaves what the database says, and a file it
+/// replaces is never seen half-written (no temporary file is left behind).
+#[test]
+fn the_sparse_index_follows_the_database() {
+    let registry = Registry::new(Backend::Sqlite);
+    with_conn!(registry, |conn| {
+        publish(conn, &request("gamma", "1.0.0")).unwrap();
+        publish(conn, &request("gamma", "1.1.0")).unwrap();
+    });
+    assert_eq!(registry.drain().failed, 0);
+    let path = registry.sparse.path().join("ga/mm/gamma");
+    let before = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(before.lines().count(), 2);
+    with_conn!(registry, |conn| {
+        yank(conn, "gamma", "1.0.0").unwrap();
+    });
+    assert_eq!(registry.drain().failed, 0);
+    let after = std::fs::read_to_string(&path).unwrap();
+    let parsed = crates_index::Crate::from_slice(after.as_bytes()).unwrap();
+    let yanked: Vec<bool> = parsed.versions().iter().map(|v| v.is_yanked()).collect();
+    assert_eq!(yanked, [true, false]);
+    assert_eq!(after, registry.index_file("ga/mm/gamma").unwrap(), "same as the git index");
+    // Run again: nothing changes.
+    assert!(!registry.ctx.sync_sparse_crate("gamma").unwrap());
+    let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(leftovers, ["gamma"]);
+    // A file the database no longer backs is removed.
+    std::fs::create_dir_all(registry.sparse.path().join("gh/os")).unwrap();
+    std::fs::write(registry.sparse.path().join("gh/os/ghost"), "{}").unwrap();
+    assert!(registry.ctx.sync_sparse_crate("ghost").unwrap());
+    assert!(!registry.sparse.path().join("gh/os/ghost").exists());
 }

@@ -1,0 +1,157 @@
+//! The sparse index: one file per crate under a directory, laid out as Cargo's sparse
+//! protocol reads it (`3/s/syn`, `se/rd/serde`, `config.json`), for any HTTP server to
+//! serve. [`SparseIndexJob`] makes a crate's file what the database says when it runs,
+//! like the git jobs.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use index_git::{CrateName, IndexConfig, IndexFile};
+use queue_core::Job;
+use serde::{Deserialize, Serialize};
+
+use crate::error::RegistryError;
+use crate::jobs::IndexContext;
+
+/// The queue of [`SparseIndexJob`]: apart from the git jobs, so that a git remote that is
+/// down does not hold the sparse index back.
+pub const SPARSE_QUEUE: &str = "sparse-index";
+
+/// A sparse index directory. Every write is atomic: a temporary file in the same directory,
+/// `fsync`ed, renamed over the old one, and the directory `fsync`ed; a reader sees the old
+/// file or the new one, never a part.
+#[derive(Debug, Clone)]
+pub struct SparseIndex {
+    root: PathBuf,
+}
+
+impl SparseIndex {
+    /// The sparse index in `root` (created on the first write).
+    pub fn new(root: impl Into<PathBuf>) -> SparseIndex {
+        SparseIndex { root: root.into() }
+    }
+
+    /// The directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Writes `config.json` (when it differs).
+    pub fn write_config(&self, config: &IndexConfig) -> Result<(), RegistryError> {
+        let mut text = serde_json::to_string_pretty(config).map_err(|e| RegistryError::Io {
+            action: "writing",
+            path: self.root.join("config.json").display().to_string(),
+            source: e.into(),
+        })?;
+        text.push('\n');
+        self.put("config.json", Some(&text)).map(|_| ())
+    }
+
+    /// Makes `name`'s file hold `file` (deleted when `None`). Returns whether it changed.
+    pub fn put_crate(
+        &self,
+        name: &CrateName,
+        file: Option<&IndexFile>,
+    ) -> Result<bool, RegistryError> {
+        let text = file.map(ToString::to_string);
+        self.put(&name.index_path(), text.as_deref())
+    }
+
+    /// The text of `name`'s file, if there is one.
+    pub fn read_crate(&self, name: &CrateName) -> Result<Option<String>, RegistryError> {
+        let path = self.root.join(name.index_path());
+        match fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(text)),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(io_error("reading", &path, source)),
+        }
+    }
+
+    fn put(&self, relative: &str, text: Option<&str>) -> Result<bool, RegistryError> {
+        let path = self.root.join(relative);
+        let store_err = |path: &Path| {
+            let path = path.to_owned();
+            move |source| io_error("writing", &path, source)
+        };
+        let current = match fs::read(&path) {
+            Ok(bytes) => Some(bytes),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+            Err(source) => return Err(io_error("reading", &path, source)),
+        };
+        if current.as_deref() == text.map(str::as_bytes) {
+            return Ok(false);
+        }
+        let Some(dir) = path.parent() else { return Ok(false) };
+        match text {
+            None => {
+                fs::remove_file(&path).map_err(store_err(&path))?;
+            }
+            Some(text) => {
+                fs::create_dir_all(dir).map_err(store_err(dir))?;
+                static COUNTER: AtomicU64 = AtomicU64::new(0);
+                let temp = dir.join(format!(
+                    ".tmp-{}-{}",
+                    std::process::id(),
+                    COUNTER.fetch_add(1, Ordering::Relaxed)
+                ));
+                let written = (|| {
+                    let mut file =
+                        fs::OpenOptions::new().write(true).create_new(true).open(&temp)?;
+                    file.write_all(text.as_bytes())?;
+                    file.sync_all()?;
+                    fs::rename(&temp, &path)
+                })();
+                if let Err(source) = written {
+                    let _ = fs::remove_file(&temp);
+                    return Err(io_error("writing", &path, source));
+                }
+            }
+        }
+        fs::File::open(dir).and_then(|d| d.sync_all()).map_err(store_err(dir))?;
+        Ok(true)
+    }
+}
+
+fn io_error(action: &'static str, path: &Path, source: std::io::Error) -> RegistryError {
+    RegistryError::Io { action, path: path.display().to_string(), source }
+}
+
+impl IndexContext {
+    /// Makes `name`'s sparse index file what the database says; `Ok(false)` when it was
+    /// right already or no sparse index is configured.
+    pub fn sync_sparse_crate(&self, name: &str) -> Result<bool, RegistryError> {
+        let Some(sparse) = self.sparse_index() else { return Ok(false) };
+        let name = CrateName::new(name)?;
+        let file = match self.expected(&name)? {
+            Some((real_name, lines)) if !lines.is_empty() => {
+                Some(IndexFile::from_lines(real_name, lines)?)
+            }
+            _ => None,
+        };
+        sparse.put_crate(&name, file.as_ref())
+    }
+}
+
+/// Queued with every publish, yank and unyank: makes the crate's sparse index file what the
+/// database says when it runs. Safe to run twice, late or out of order. Without a sparse
+/// index configured ([`IndexContext::with_sparse_index`]) it does nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SparseIndexJob {
+    /// The crate.
+    #[serde(rename = "crate")]
+    pub krate: String,
+}
+
+impl Job for SparseIndexJob {
+    const JOB_NAME: &'static str = "sparse_index";
+    const QUEUE: &'static str = SPARSE_QUEUE;
+    const DEDUPLICATED: bool = true;
+    type Context = IndexContext;
+
+    fn run(&self, ctx: &IndexContext) -> anyhow::Result<()> {
+        ctx.sync_sparse_crate(&self.krate)?;
+        Ok(())
+    }
+}
