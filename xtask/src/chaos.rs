@@ -126,11 +126,14 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(root)
-        .args(["build", "--quiet", "--package", "worker-bin", "--bin", "registry-worker"])
+        .args(["build", "--quiet", "--workspace", "--all-features", "--bins"])
         .status()
         .context("running cargo build")?;
     ensure!(status.success(), "building registry-worker failed");
-    let binary = root.join("target/debug/registry-worker");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let binary = target.join("debug/registry-worker");
     for &backend in &options.backends {
         let started = Instant::now();
         eprintln!("chaos on {backend:?}: {} kills or pauses, seed {}", options.kills, options.seed);

@@ -78,21 +78,11 @@ fn run_cmd(cmd: &mut Command) -> Result<()> {
 }
 
 /// A short chaos run on both backends: ten kills or pauses each (`cargo xtask chaos` runs
-/// a hundred).
+/// a hundred). Built like the tests (the whole workspace, every feature), so it reuses their
+/// build.
 fn chaos_smoke(root: &Path) -> Result<()> {
-    run_cmd(cargo(root).args([
-        "run",
-        "--quiet",
-        "--locked",
-        "--package",
-        "xtask",
-        "--features",
-        "chaos",
-        "--",
-        "chaos",
-        "--kills",
-        "10",
-    ]))
+    run_cmd(cargo(root).args(["build", "--workspace", "--all-features", "--bins", "--locked"]))?;
+    run_cmd(Command::new(target_dir(root).join("debug/xtask")).args(["chaos", "--kills", "10"]))
 }
 
 fn fmt(root: &Path) -> Result<()> {
