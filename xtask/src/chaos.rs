@@ -438,14 +438,9 @@ fn write_crate(dir: &Path, name: &str, vers: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Cargo's index path of a (lowercase) crate name.
-fn index_path(name: &str) -> String {
-    match name.len() {
-        1 => format!("1/{name}"),
-        2 => format!("2/{name}"),
-        3 => format!("3/{}/{name}", &name[..1]),
-        _ => format!("{}/{}/{name}", &name[..2], &name[2..4]),
-    }
+/// Cargo's index path of a crate name.
+fn index_path(name: &str) -> Result<String> {
+    Ok(index_git::CrateName::new(name)?.index_path())
 }
 
 /// Every version of the model is in the index exactly once, with the model's `yanked`, and
@@ -459,11 +454,11 @@ fn check_index(repo: &Path, sparse: &Path, model: &BTreeMap<(String, String), bo
         let output = Command::new("git")
             .arg("--git-dir")
             .arg(repo)
-            .args(["show", &format!("HEAD:{}", index_path(name))])
+            .args(["show", &format!("HEAD:{}", index_path(name)?)])
             .output()?;
         ensure!(output.status.success(), "{name} is not in the index");
         let text = String::from_utf8(output.stdout)?;
-        let sparse_text = std::fs::read_to_string(sparse.join(index_path(name)))
+        let sparse_text = std::fs::read_to_string(sparse.join(index_path(name)?))
             .with_context(|| format!("{name} is not in the sparse index"))?;
         ensure!(sparse_text == text, "{name}: the sparse index differs from the git index");
         let mut seen: BTreeMap<String, bool> = BTreeMap::new();

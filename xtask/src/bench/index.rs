@@ -66,12 +66,7 @@ fn crate_name(rng: &mut Rng) -> String {
 }
 
 fn index_path(name: &str) -> String {
-    match name.len() {
-        1 => format!("1/{name}"),
-        2 => format!("2/{name}"),
-        3 => format!("3/{}/{name}", &name[..1]),
-        _ => format!("{}/{}/{name}", &name[..2], &name[2..4]),
-    }
+    index_git::CrateName::new(name).map(|n| n.index_path()).unwrap_or_default()
 }
 
 fn line(name: &str, vers: &str, rng: &mut Rng) -> IndexLine {

@@ -73,6 +73,9 @@ fn figure(mut values: Vec<f64>) -> Figure {
 struct Plan {
     reps: usize,
     drain_jobs: u64,
+    /// Jobs of a drain at one job per transaction: each costs a commit (an fsync at default
+    /// durability), so fewer than a batched drain's.
+    single_drain_jobs: u64,
     workers: Vec<usize>,
     enqueue_jobs: u64,
     latency_listen: usize,
@@ -92,6 +95,7 @@ impl Plan {
             Plan {
                 reps: 3,
                 drain_jobs: 1_000,
+                single_drain_jobs: 400,
                 workers: vec![1, 2, 4, 8],
                 enqueue_jobs: 300,
                 latency_listen: 100,
@@ -108,8 +112,9 @@ impl Plan {
             Plan {
                 reps: 3,
                 drain_jobs: 20_000,
+                single_drain_jobs: 4_000,
                 workers: vec![1, 2, 4, 8],
-                enqueue_jobs: 5_000,
+                enqueue_jobs: 2_000,
                 latency_listen: 1_000,
                 latency_poll: 100,
                 depths: vec![10_000, 100_000, 1_000_000],
@@ -320,25 +325,26 @@ fn queue_drain(server: &PgServer, plan: &Plan) -> Result<Vec<DrainRow>> {
     let mut rows = Vec::new();
     let (storage, url) = pg_storage(server, 10)?;
     let storage = Arc::new(storage);
-    for (mode, batch, workload) in
-        [("single", 1, raw::Workload::ClaimOne), ("batched", 100, raw::Workload::ClaimHundred)]
-    {
+    for (mode, batch, workload, jobs) in [
+        ("single", 1, raw::Workload::ClaimOne, plan.single_drain_jobs),
+        ("batched", 100, raw::Workload::ClaimHundred, plan.drain_jobs),
+    ] {
         for &workers in &plan.workers {
             let (mut library, mut baseline, mut bench) = (Vec::new(), Vec::new(), Vec::new());
             for _ in 0..plan.reps {
-                load_pg(&url, plan.drain_jobs)?;
-                library.push(drain_with_library(&storage, workers, plan.drain_jobs, batch > 1)?);
-                load_pg(&url, plan.drain_jobs)?;
-                baseline.push(raw::drain_pg(&url, workers, batch, plan.drain_jobs)?);
-                load_pg(&url, plan.drain_jobs)?;
-                bench.push(raw::pgbench(&url, workload, workers, plan.drain_jobs)?);
+                load_pg(&url, jobs)?;
+                library.push(drain_with_library(&storage, workers, jobs, batch > 1)?);
+                load_pg(&url, jobs)?;
+                baseline.push(raw::drain_pg(&url, workers, batch, jobs)?);
+                load_pg(&url, jobs)?;
+                bench.push(raw::pgbench(&url, workload, workers, jobs)?);
                 anyhow::ensure!(count_pg(&url)? == 0, "pgbench left jobs behind");
             }
             let row = DrainRow {
                 backend: "postgres",
                 mode,
                 workers,
-                jobs: plan.drain_jobs,
+                jobs,
                 jobs_per_sec: figure(library),
                 raw_jobs_per_sec: figure(baseline),
                 pgbench_jobs_per_sec: Some(figure(bench)),
@@ -357,7 +363,7 @@ fn queue_drain(server: &PgServer, plan: &Plan) -> Result<Vec<DrainRow>> {
     let storage =
         Arc::new(SqliteStorage::open(SqliteConfig { pool_size: 12, ..SqliteConfig::new(&path) })?);
     storage.migrate()?;
-    let jobs = noop_jobs(plan.drain_jobs);
+    let jobs = noop_jobs(plan.single_drain_jobs);
     let load = |storage: &SqliteStorage| -> Result<()> {
         for chunk in jobs.chunks(1000) {
             storage.enqueue_batch(chunk)?;
@@ -368,15 +374,15 @@ fn queue_drain(server: &PgServer, plan: &Plan) -> Result<Vec<DrainRow>> {
         let (mut library, mut baseline) = (Vec::new(), Vec::new());
         for _ in 0..plan.reps {
             load(&storage)?;
-            library.push(drain_with_library(&storage, workers, plan.drain_jobs, false)?);
+            library.push(drain_with_library(&storage, workers, plan.single_drain_jobs, false)?);
             load(&storage)?;
-            baseline.push(raw::drain_sqlite(&path, workers, plan.drain_jobs)?);
+            baseline.push(raw::drain_sqlite(&path, workers, plan.single_drain_jobs)?);
         }
         let row = DrainRow {
             backend: "sqlite",
             mode: "single",
             workers,
-            jobs: plan.drain_jobs,
+            jobs: plan.single_drain_jobs,
             jobs_per_sec: figure(library),
             raw_jobs_per_sec: figure(baseline),
             pgbench_jobs_per_sec: None,

@@ -73,15 +73,7 @@ pub(super) fn drain_pg(url: &str, workers: usize, batch: i64, jobs: u64) -> Resu
             })
         })
         .collect();
-    ready.wait();
-    let started = Instant::now();
-    let mut total = 0;
-    for handle in handles {
-        total += handle.join().map_err(|_| anyhow::anyhow!("raw worker panicked"))??;
-    }
-    let secs = started.elapsed().as_secs_f64();
-    ensure!(total == jobs, "the raw drain ran {total} of {jobs} jobs");
-    Ok(jobs as f64 / secs)
+    timed_drain(&ready, handles, jobs)
 }
 
 /// The SQLite limit: the library's lease claim (`BEGIN IMMEDIATE`, pick, set the lease) and
@@ -139,6 +131,16 @@ pub(super) fn drain_sqlite(path: &Path, workers: usize, jobs: u64) -> Result<f64
             })
         })
         .collect();
+    timed_drain(&ready, handles, jobs)
+}
+
+/// Starts the clock once every worker is ready (connected), and returns jobs per second
+/// once they all ran dry, checking that they ran `jobs` jobs between them.
+fn timed_drain(
+    ready: &Barrier,
+    handles: Vec<std::thread::JoinHandle<Result<u64>>>,
+    jobs: u64,
+) -> Result<f64> {
     ready.wait();
     let started = Instant::now();
     let mut total = 0;
@@ -146,7 +148,7 @@ pub(super) fn drain_sqlite(path: &Path, workers: usize, jobs: u64) -> Result<f64
         total += handle.join().map_err(|_| anyhow::anyhow!("raw worker panicked"))??;
     }
     let secs = started.elapsed().as_secs_f64();
-    ensure!(total == jobs, "the raw SQLite drain ran {total} of {jobs} jobs");
+    ensure!(total == jobs, "the raw drain ran {total} of {jobs} jobs");
     Ok(jobs as f64 / secs)
 }
 
