@@ -69,6 +69,19 @@ fn index_path(name: &str) -> String {
     index_git::CrateName::new(name).map(|n| n.index_path()).unwrap_or_default()
 }
 
+#[test]
+fn generated_names_are_valid_and_spread() {
+    let mut rng = Rng(7);
+    let names: Vec<String> = (0..1000).map(|_| crate_name(&mut rng)).collect();
+    let valid = names.iter().filter(|n| index_git::CrateName::new(n).is_ok()).count();
+    assert!(valid > 900, "{valid} of 1000 valid");
+    let dirs: BTreeSet<String> = names
+        .iter()
+        .map(|n| index_path(n).rsplit_once('/').unwrap_or_default().0.to_owned())
+        .collect();
+    assert!(dirs.len() > 100, "{} directories", dirs.len());
+}
+
 fn line(name: &str, vers: &str, rng: &mut Rng) -> IndexLine {
     IndexLine {
         name: name.into(),
@@ -96,14 +109,16 @@ fn line(name: &str, vers: &str, rng: &mut Rng) -> IndexLine {
 fn measure(size: usize, edits: usize) -> Result<IndexRow> {
     let mut rng = Rng(0x5eed_0000 + size as u64);
     let upstream = index_git::testing::UpstreamIndex::new();
-    let mut names = BTreeSet::new();
+    // Names as crates.io would accept them, each with its own index path.
+    let (mut names, mut paths) = (Vec::new(), BTreeSet::new());
     while names.len() < size {
         let name = crate_name(&mut rng);
-        if name.len() >= 3 {
-            names.insert(name);
+        if let Ok(valid) = index_git::CrateName::new(&name) {
+            if paths.insert(valid.index_path()) {
+                names.push(name);
+            }
         }
     }
-    let names: Vec<String> = names.into_iter().collect();
     {
         let repo = git2::Repository::open_bare(upstream.path())?;
         let head = repo.find_reference("refs/heads/master")?.peel_to_commit()?;
