@@ -136,6 +136,14 @@ fn measure(size: usize, edits: usize) -> Result<IndexRow> {
         let sig = git2::Signature::now("bench", "bench@example.invalid")?;
         repo.commit(Some("refs/heads/master"), &sig, &sig, "Fill", &tree, &[&head])?;
     }
+    // A real index remote keeps its objects packed. Left loose, the fill's objects would
+    // make every push start git's automatic maintenance on the remote.
+    let packed = std::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(upstream.path())
+        .args(["repack", "-adq"])
+        .status()?;
+    anyhow::ensure!(packed.success(), "git repack of the index fixture failed");
     let repo = IndexRepo::open_or_clone(upstream.repo_config("worker"))?;
     let dir_sizes = {
         let mut sizes = std::collections::BTreeMap::<String, usize>::new();

@@ -116,7 +116,7 @@ impl Plan {
                 workers: vec![1, 2, 4, 8],
                 enqueue_jobs: 2_000,
                 latency_listen: 1_000,
-                latency_poll: 100,
+                latency_poll: 20,
                 depths: vec![10_000, 100_000, 1_000_000],
                 claims: 2_000,
                 index_sizes: vec![1_000, 100_000, 250_000],
