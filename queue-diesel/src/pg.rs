@@ -228,8 +228,9 @@ impl From<InfoRow> for JobInfo {
 
 /// The claim: up to `$2` runnable unlocked rows in running order (priority, then the
 /// longest runnable, then id), among the job types bound as `$1` (a text array); see the
-/// function `claim_background_jobs` in the migrations for how it never walks past jobs
-/// waiting for a retry. `testing::PG_CLAIM_SQL` lets tests `EXPLAIN` it.
+/// function `claim_background_jobs` in the migrations (its latest body is in
+/// `2026-11-30-000003_claim_priority_loop`) for how it never walks past jobs waiting for a
+/// retry. `testing::PG_CLAIM_SQL` lets tests `EXPLAIN` it.
 pub(crate) const CLAIM_BATCH_TYPES: &str = "SELECT job_id AS id, job_type, job_data AS data, \
     job_retries AS retries FROM claim_background_jobs($1, true, $2)";
 
