@@ -131,9 +131,18 @@ pub(crate) fn run_migrations(conn: &mut PgConnection) -> Result<Vec<String>, Err
     Ok(applied.iter().map(ToString::to_string).collect())
 }
 
-/// Inserts a job with one statement: the function `enqueue_background_job` (see the
-/// migrations) deduplicates, inserts and notifies inside the database.
+/// Inserts a job with one statement: a plain insert that notifies, or for a deduplicated
+/// job the function `enqueue_background_job` (see the migrations), which deduplicates,
+/// inserts and notifies inside the database.
 pub(crate) fn insert_job(conn: &mut PgConnection, job: &NewJob) -> Result<Option<JobId>, Error> {
+    if !job.deduplicated {
+        let row: NullableIdRow = diesel::sql_query(INSERT_ONE)
+            .bind::<Text, _>(&job.job_type)
+            .bind::<Jsonb, _>(&job.data)
+            .bind::<diesel::sql_types::SmallInt, _>(job.priority)
+            .get_result(conn)?;
+        return Ok(row.id.map(JobId));
+    }
     let row: NullableIdRow =
         diesel::sql_query("SELECT enqueue_background_job($1, $2, $3, $4) AS id")
             .bind::<Text, _>(&job.job_type)
@@ -156,6 +165,14 @@ pub(crate) fn insert_jobs(
     let types: Vec<&str> = jobs.iter().map(|j| j.job_type.as_str()).collect();
     let data: Vec<&serde_json::Value> = jobs.iter().map(|j| &j.data).collect();
     let priorities: Vec<i16> = jobs.iter().map(|j| j.priority).collect();
+    if jobs.iter().all(|j| !j.deduplicated) {
+        let row: IdsRow = diesel::sql_query(INSERT_MANY)
+            .bind::<Array<Text>, _>(types)
+            .bind::<Array<Jsonb>, _>(data)
+            .bind::<Array<diesel::sql_types::SmallInt>, _>(priorities)
+            .get_result(conn)?;
+        return Ok(row.ids.into_iter().map(|id| id.map(JobId)).collect());
+    }
     let deduplicated: Vec<bool> = jobs.iter().map(|j| j.deduplicated).collect();
     let row: IdsRow = diesel::sql_query("SELECT enqueue_background_jobs($1, $2, $3, $4) AS ids")
         .bind::<Array<Text>, _>(types)
@@ -165,6 +182,21 @@ pub(crate) fn insert_jobs(
         .get_result(conn)?;
     Ok(row.ids.into_iter().map(|id| id.map(JobId)).collect())
 }
+
+/// A job that is not deduplicated: insert and notify in one plain statement.
+const INSERT_ONE: &str = "WITH inserted AS (\
+    INSERT INTO background_jobs (job_type, data, priority) VALUES ($1, $2, $3) RETURNING id) \
+    SELECT id, pg_notify('queue_core_jobs', '')::text AS notified FROM inserted";
+
+/// Jobs none of which is deduplicated, as parallel arrays: one insert in the given order
+/// (ids ascend with it) and one notification.
+const INSERT_MANY: &str = "WITH inserted AS (\
+    INSERT INTO background_jobs (job_type, data, priority) \
+    SELECT t, d, p FROM unnest($1::text[], $2::jsonb[], $3::smallint[]) \
+        WITH ORDINALITY AS u(t, d, p, o) ORDER BY o \
+    RETURNING id) \
+    SELECT array_agg(id ORDER BY id) AS ids, pg_notify('queue_core_jobs', '')::text AS notified \
+    FROM inserted";
 
 fn notify(conn: &mut PgConnection) -> Result<(), Error> {
     // PostgreSQL folds identical notifications of one transaction into one.
