@@ -1,4 +1,5 @@
-//! The periodic check that the index and the database agree, and its repair.
+//! The periodic check that the index (git, and the sparse one when configured) and the
+//! database agree, and its repair.
 
 use std::collections::BTreeSet;
 
@@ -50,6 +51,12 @@ pub enum Difference {
         krate: String,
         /// The version.
         vers: String,
+    },
+    /// The sparse index's file of the crate is not what the database says (missing,
+    /// stale, or there although the crate has no version left).
+    SparseFile {
+        /// The crate.
+        krate: String,
     },
     /// The crate's file cannot be parsed.
     Unreadable {
@@ -122,6 +129,15 @@ pub fn reconcile(ctx: &IndexContext, repair: bool) -> Result<Reconciliation, Reg
                 continue;
             }
         };
+        if let Some(sparse) = ctx.sparse_index() {
+            let want = (!lines.is_empty()).then_some(&expected);
+            if sparse.read_crate(&name)? != want.map(ToString::to_string) {
+                differences.push(Difference::SparseFile { krate: name.to_string() });
+                if repair {
+                    sparse.put_crate(&name, want)?;
+                }
+            }
+        }
         let path = name.index_path();
         let actual_text = match ctx.with_repo(|repo| repo.read_file(&path)) {
             Ok(text) => text,

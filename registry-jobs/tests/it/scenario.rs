@@ -186,6 +186,14 @@ fn the_sparse_index_follows_the_database() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(leftovers, ["gamma"]);
+    // Reconcile sees a stale sparse file and repairs it.
+    std::fs::write(&path, "stale\n").unwrap();
+    let found = reconcile(&registry.ctx, false).unwrap();
+    assert_eq!(found.differences, vec![Difference::SparseFile { krate: "gamma".into() }]);
+    let repaired = reconcile(&registry.ctx, true).unwrap();
+    assert_eq!(repaired.differences.len(), 1);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), after);
+    assert_eq!(reconcile(&registry.ctx, false).unwrap().differences, vec![]);
     // A file the database no longer backs is removed.
     std::fs::create_dir_all(registry.sparse.path().join("gh/os")).unwrap();
     std::fs::write(registry.sparse.path().join("gh/os/ghost"), "{}").unwrap();
