@@ -19,8 +19,16 @@ use crate::error::Error;
 /// The migrations of the PostgreSQL job table.
 pub(crate) const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
+/// The channel `LISTEN`/`NOTIFY` wake-ups use, as a literal for the SQL built with
+/// `concat!` (the functions in the migrations name it too).
+macro_rules! notify_channel {
+    () => {
+        "queue_core_jobs"
+    };
+}
+
 /// The channel `LISTEN`/`NOTIFY` wake-ups use.
-pub(crate) const NOTIFY_CHANNEL: &str = "queue_core_jobs";
+pub(crate) const NOTIFY_CHANNEL: &str = notify_channel!();
 
 diesel::table! {
     background_jobs (id) {
@@ -184,19 +192,26 @@ pub(crate) fn insert_jobs(
 }
 
 /// A job that is not deduplicated: insert and notify in one plain statement.
-const INSERT_ONE: &str = "WITH inserted AS (\
-    INSERT INTO background_jobs (job_type, data, priority) VALUES ($1, $2, $3) RETURNING id) \
-    SELECT id, pg_notify('queue_core_jobs', '')::text AS notified FROM inserted";
+const INSERT_ONE: &str = concat!(
+    "WITH inserted AS (",
+    "INSERT INTO background_jobs (job_type, data, priority) VALUES ($1, $2, $3) RETURNING id) ",
+    "SELECT id, pg_notify('",
+    notify_channel!(),
+    "', '')::text AS notified FROM inserted"
+);
 
 /// Jobs none of which is deduplicated, as parallel arrays: one insert in the given order
 /// (ids ascend with it) and one notification.
-const INSERT_MANY: &str = "WITH inserted AS (\
-    INSERT INTO background_jobs (job_type, data, priority) \
-    SELECT t, d, p FROM unnest($1::text[], $2::jsonb[], $3::smallint[]) \
-        WITH ORDINALITY AS u(t, d, p, o) ORDER BY o \
-    RETURNING id) \
-    SELECT array_agg(id ORDER BY id) AS ids, pg_notify('queue_core_jobs', '')::text AS notified \
-    FROM inserted";
+const INSERT_MANY: &str = concat!(
+    "WITH inserted AS (",
+    "INSERT INTO background_jobs (job_type, data, priority) ",
+    "SELECT t, d, p FROM unnest($1::text[], $2::jsonb[], $3::smallint[]) ",
+    "WITH ORDINALITY AS u(t, d, p, o) ORDER BY o ",
+    "RETURNING id) ",
+    "SELECT array_agg(id ORDER BY id) AS ids, pg_notify('",
+    notify_channel!(),
+    "', '')::text AS notified FROM inserted"
+);
 
 fn notify(conn: &mut PgConnection) -> Result<(), Error> {
     // PostgreSQL folds identical notifications of one transaction into one.
