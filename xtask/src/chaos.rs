@@ -336,8 +336,10 @@ impl Chaos {
             std::thread::sleep(Duration::from_millis(self.rng.below(300)));
         }
 
-        // The clean run.
+        // The clean run. Killed workers' SQLite leases lapse first: until then their jobs
+        // count as running and cannot be retried.
         self.kill_all();
+        std::thread::sleep(Duration::from_secs(LEASE_SECS + 1));
         std::fs::remove_file(&refuse_flag)?;
         self.tally.refused_pushes =
             std::fs::read_to_string(&refused_log).map(|text| text.lines().count()).unwrap_or(0);
