@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod scan;
+mod writer;
 
 pub use scan::{redact, Redacted, MASK};
+pub use writer::RedactingWriter;

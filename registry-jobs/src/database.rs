@@ -11,7 +11,8 @@ use queue_diesel::AnyStorage;
 
 use crate::db::{expected_lines, RegistryConnection};
 use crate::error::RegistryError;
-use crate::ops::{publish, unyank, yank, Published, YankOutcome};
+use crate::accounts::{self, SearchResults, User};
+use crate::ops::{publish, publish_by, set_yanked_by, unyank, yank, Published, YankOutcome};
 use crate::package::{publish_crate_file, CrateStore};
 use crate::PublishRequest;
 
@@ -149,5 +150,129 @@ impl Database {
             }
         }
         self.run(Names)
+    }
+
+    /// Publishes an upload on behalf of `user` ([`publish_by`]) and stores its `.crate`
+    /// bytes durably before the transaction commits: a version is recorded only with its
+    /// file stored, and a failed store records nothing.
+    pub fn publish_upload(
+        &self,
+        store: &CrateStore,
+        user: &User,
+        request: &PublishRequest,
+        description: Option<&str>,
+        bytes: &[u8],
+    ) -> Result<Published, RegistryError> {
+        struct Upload<'a>(&'a CrateStore, &'a User, &'a PublishRequest, Option<&'a str>, &'a [u8]);
+        impl WithConnection for Upload<'_> {
+            type Output = Published;
+            fn run<C: RegistryConnection>(self, conn: &mut C) -> Result<Published, RegistryError> {
+                let Upload(store, user, request, description, bytes) = self;
+                conn.write_transaction(|conn| {
+                    let published = publish_by(conn, user, request, description)?;
+                    store.store(&published.name, &published.vers, bytes)?;
+                    Ok(published)
+                })
+            }
+        }
+        self.run(Upload(store, user, request, description, bytes))
+    }
+
+    /// [`set_yanked_by`] on a pooled connection.
+    pub fn set_yanked_by(
+        &self,
+        user: &User,
+        name: &str,
+        vers: &str,
+        yanked: bool,
+    ) -> Result<YankOutcome, RegistryError> {
+        struct SetYanked<'a>(&'a User, &'a str, &'a str, bool);
+        impl WithConnection for SetYanked<'_> {
+            type Output = YankOutcome;
+            fn run<C: RegistryConnection>(
+                self,
+                conn: &mut C,
+            ) -> Result<YankOutcome, RegistryError> {
+                set_yanked_by(conn, self.0, self.1, self.2, self.3)
+            }
+        }
+        self.run(SetYanked(user, name, vers, yanked))
+    }
+
+    /// [`accounts::create_token`] on a pooled connection.
+    pub fn create_token(&self, login: &str, token_name: &str) -> Result<String, RegistryError> {
+        struct Create<'a>(&'a str, &'a str);
+        impl WithConnection for Create<'_> {
+            type Output = String;
+            fn run<C: RegistryConnection>(self, conn: &mut C) -> Result<String, RegistryError> {
+                accounts::create_token(conn, self.0, self.1)
+            }
+        }
+        self.run(Create(login, token_name))
+    }
+
+    /// [`accounts::authenticate`] on a pooled connection.
+    pub fn authenticate(&self, token: &str) -> Result<Option<User>, RegistryError> {
+        struct Authenticate<'a>(&'a str);
+        impl WithConnection for Authenticate<'_> {
+            type Output = Option<User>;
+            fn run<C: RegistryConnection>(
+                self,
+                conn: &mut C,
+            ) -> Result<Option<User>, RegistryError> {
+                accounts::authenticate(conn, self.0)
+            }
+        }
+        self.run(Authenticate(token))
+    }
+
+    /// [`accounts::owners`] on a pooled connection.
+    pub fn owners(&self, krate: &str) -> Result<Vec<User>, RegistryError> {
+        struct Owners<'a>(&'a str);
+        impl WithConnection for Owners<'_> {
+            type Output = Vec<User>;
+            fn run<C: RegistryConnection>(self, conn: &mut C) -> Result<Vec<User>, RegistryError> {
+                accounts::owners(conn, self.0)
+            }
+        }
+        self.run(Owners(krate))
+    }
+
+    /// [`accounts::add_owners`] (or, with `add: false`, [`accounts::remove_owners`]) on a
+    /// pooled connection.
+    pub fn change_owners(
+        &self,
+        by: &User,
+        krate: &str,
+        logins: &[String],
+        add: bool,
+    ) -> Result<(), RegistryError> {
+        struct Change<'a>(&'a User, &'a str, &'a [String], bool);
+        impl WithConnection for Change<'_> {
+            type Output = ();
+            fn run<C: RegistryConnection>(self, conn: &mut C) -> Result<(), RegistryError> {
+                if self.3 {
+                    accounts::add_owners(conn, self.0, self.1, self.2)
+                } else {
+                    accounts::remove_owners(conn, self.0, self.1, self.2)
+                }
+            }
+        }
+        self.run(Change(by, krate, logins, add))
+    }
+
+    /// [`accounts::search`] on a pooled connection.
+    pub fn search(&self, query: &str, limit: u32) -> Result<SearchResults, RegistryError> {
+        struct Search<'a>(&'a str, u32);
+        impl WithConnection for Search<'_> {
+            type Output = SearchResults;
+            fn run<C: RegistryConnection>(
+                self,
+                conn: &mut C,
+            ) -> Result<SearchResults, RegistryError> {
+                accounts::search(conn, self.0, self.1)
+            }
+        }
+        self.run(Search(query, limit))
     }
 }

@@ -19,6 +19,30 @@ diesel::table! {
         id -> BigInt,
         name -> Text,
         canonical_name -> Text,
+        description -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        login -> Text,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        name -> Text,
+        token_hash -> Text,
+    }
+}
+
+diesel::table! {
+    crate_owners (crate_id, user_id) {
+        crate_id -> BigInt,
+        user_id -> BigInt,
     }
 }
 
@@ -39,7 +63,10 @@ diesel::table! {
 }
 
 diesel::joinable!(versions -> crates (crate_id));
-diesel::allow_tables_to_appear_in_same_query!(crates, versions);
+diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(crate_owners -> users (user_id));
+diesel::joinable!(crate_owners -> crates (crate_id));
+diesel::allow_tables_to_appear_in_same_query!(crates, versions, users, api_tokens, crate_owners);
 
 /// A version row (named by the sealed query methods; not part of the public API).
 #[allow(unreachable_pub, missing_docs)]
@@ -103,6 +130,28 @@ pub trait RegistryConnection: queue_diesel::JobConnection {
     fn versions_of(&mut self, crate_id: i64) -> QueryResult<Vec<VersionRow>>;
     #[doc(hidden)]
     fn all_crates(&mut self) -> QueryResult<Vec<(i64, String)>>;
+    #[doc(hidden)]
+    fn set_description(&mut self, crate_id: i64, description: Option<&str>) -> QueryResult<()>;
+    #[doc(hidden)]
+    fn find_user(&mut self, login: &str) -> QueryResult<Option<(i64, String)>>;
+    #[doc(hidden)]
+    fn insert_user(&mut self, login: &str) -> QueryResult<i64>;
+    #[doc(hidden)]
+    fn insert_token(&mut self, user_id: i64, name: &str, token_hash: &str) -> QueryResult<()>;
+    #[doc(hidden)]
+    fn user_by_token(&mut self, token_hash: &str) -> QueryResult<Option<(i64, String)>>;
+    #[doc(hidden)]
+    fn owners_of(&mut self, crate_id: i64) -> QueryResult<Vec<(i64, String)>>;
+    #[doc(hidden)]
+    fn add_owner(&mut self, crate_id: i64, user_id: i64) -> QueryResult<()>;
+    #[doc(hidden)]
+    fn remove_owner(&mut self, crate_id: i64, user_id: i64) -> QueryResult<()>;
+    #[doc(hidden)]
+    fn search_crates(
+        &mut self,
+        pattern: &str,
+        limit: i64,
+    ) -> QueryResult<(Vec<(i64, String, Option<String>)>, i64)>;
 }
 
 macro_rules! common_queries {
@@ -156,6 +205,97 @@ macro_rules! common_queries {
 
         fn all_crates(&mut self) -> QueryResult<Vec<(i64, String)>> {
             crates::table.select((crates::id, crates::name)).order(crates::id.asc()).load(self)
+        }
+
+        fn set_description(
+            &mut self,
+            crate_id: i64,
+            description: Option<&str>,
+        ) -> QueryResult<()> {
+            diesel::update(crates::table.find(crate_id))
+                .set(crates::description.eq(description))
+                .execute(self)
+                .map(|_| ())
+        }
+
+        fn find_user(&mut self, login: &str) -> QueryResult<Option<(i64, String)>> {
+            users::table
+                .filter(users::login.eq(login))
+                .select((users::id, users::login))
+                .first(self)
+                .optional()
+        }
+
+        fn insert_user(&mut self, login: &str) -> QueryResult<i64> {
+            diesel::insert_into(users::table)
+                .values(users::login.eq(login))
+                .returning(users::id)
+                .get_result(self)
+        }
+
+        fn insert_token(&mut self, user_id: i64, name: &str, token_hash: &str) -> QueryResult<()> {
+            diesel::insert_into(api_tokens::table)
+                .values((
+                    api_tokens::user_id.eq(user_id),
+                    api_tokens::name.eq(name),
+                    api_tokens::token_hash.eq(token_hash),
+                ))
+                .execute(self)
+                .map(|_| ())
+        }
+
+        fn user_by_token(&mut self, token_hash: &str) -> QueryResult<Option<(i64, String)>> {
+            api_tokens::table
+                .inner_join(users::table)
+                .filter(api_tokens::token_hash.eq(token_hash))
+                .select((users::id, users::login))
+                .first(self)
+                .optional()
+        }
+
+        fn owners_of(&mut self, crate_id: i64) -> QueryResult<Vec<(i64, String)>> {
+            crate_owners::table
+                .inner_join(users::table)
+                .filter(crate_owners::crate_id.eq(crate_id))
+                .order(users::login.asc())
+                .select((users::id, users::login))
+                .load(self)
+        }
+
+        fn add_owner(&mut self, crate_id: i64, user_id: i64) -> QueryResult<()> {
+            diesel::insert_into(crate_owners::table)
+                .values((crate_owners::crate_id.eq(crate_id), crate_owners::user_id.eq(user_id)))
+                .on_conflict_do_nothing()
+                .execute(self)
+                .map(|_| ())
+        }
+
+        fn remove_owner(&mut self, crate_id: i64, user_id: i64) -> QueryResult<()> {
+            diesel::delete(
+                crate_owners::table
+                    .filter(crate_owners::crate_id.eq(crate_id))
+                    .filter(crate_owners::user_id.eq(user_id)),
+            )
+            .execute(self)
+            .map(|_| ())
+        }
+
+        fn search_crates(
+            &mut self,
+            pattern: &str,
+            limit: i64,
+        ) -> QueryResult<(Vec<(i64, String, Option<String>)>, i64)> {
+            let found = crates::table
+                .filter(crates::canonical_name.like(pattern).escape('\\'))
+                .order(crates::canonical_name.asc())
+                .limit(limit)
+                .select((crates::id, crates::name, crates::description))
+                .load(self)?;
+            let total = crates::table
+                .filter(crates::canonical_name.like(pattern).escape('\\'))
+                .count()
+                .get_result(self)?;
+            Ok((found, total))
         }
     };
 }

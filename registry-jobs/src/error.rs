@@ -56,6 +56,32 @@ pub enum RegistryError {
         /// The existing crate's name.
         existing: String,
     },
+    /// A login is not valid.
+    #[error("invalid login {login:?}: expected 1 to 64 ASCII letters, digits, '-' or '_'")]
+    InvalidLogin {
+        /// The login as given.
+        login: String,
+    },
+    /// No user has this login.
+    #[error("user {login:?} does not exist; an operator creates users with `registry-server token create LOGIN`")]
+    UnknownUser {
+        /// The login.
+        login: String,
+    },
+    /// The user does not own the crate.
+    #[error("user {login:?} is not an owner of crate {krate}; ask an owner to run `cargo owner --add {login} {krate}`")]
+    NotOwner {
+        /// The crate.
+        krate: String,
+        /// The user.
+        login: String,
+    },
+    /// Removing the owners would leave the crate without one.
+    #[error("crate {krate} must keep at least one owner")]
+    LastOwner {
+        /// The crate.
+        krate: String,
+    },
     /// The crate does not exist.
     #[error("crate {0} does not exist")]
     UnknownCrate(String),

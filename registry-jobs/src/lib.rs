@@ -16,6 +16,7 @@
 //! Apply the migrations (the job table's and the registry's) with
 //! [`RegistryConnection::run_migrations`].
 
+mod accounts;
 mod database;
 mod db;
 mod error;
@@ -24,8 +25,13 @@ mod metadata;
 mod ops;
 mod package;
 mod reconcile;
+pub mod site;
 mod sparse;
 
+pub use accounts::{
+    add_owners, authenticate, create_token, owners, remove_owners, search, validate_login,
+    FoundCrate, SearchResults, User, MAX_LOGIN_LEN, MAX_SEARCH_RESULTS, TOKEN_PREFIX,
+};
 pub use database::{Database, WithConnection};
 pub use db::expected_lines;
 pub use db::{RegistryConnection, PG_REGISTRY_MIGRATIONS, SQLITE_REGISTRY_MIGRATIONS};
@@ -38,7 +44,9 @@ pub use metadata::{
     MetadataError, PublishRequest, MAX_DEPENDENCIES, MAX_FEATURES, MAX_FEATURE_NAME_LEN,
     MAX_FEATURE_VALUES, MAX_FIELD_LEN, MAX_LINKS_LEN, MAX_TARGET_LEN, MAX_VERSION_LEN,
 };
-pub use ops::{publish, unyank, yank, Published, YankOutcome};
+pub use ops::{
+    publish, publish_by, set_yanked_by, unyank, yank, Published, YankOutcome, MAX_DESCRIPTION_LEN,
+};
 pub use package::{
     publish_crate_file, read_crate_bytes, read_crate_file, read_manifest, write_crate_archive,
     CrateStore, PackageError, MAX_CRATE_SIZE, MAX_EXTENSION_HEADER, MAX_MANIFEST_SIZE,

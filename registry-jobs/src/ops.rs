@@ -5,6 +5,7 @@ use std::cmp::Ordering;
 use index_git::{CrateName, IndexDependency};
 use queue_core::JobId;
 
+use crate::accounts::{require_owner, User};
 use crate::db::{NewVersion, RegistryConnection};
 use crate::error::RegistryError;
 use crate::jobs::{PublishJob, UnyankJob, YankJob};
@@ -55,9 +56,32 @@ fn without_build(vers: &semver::Version) -> String {
 
 /// Records a new version and queues its index job, in one transaction on the caller's
 /// connection (inside the caller's transaction, if one is open). Does not touch git.
+///
+/// This is the operator's publish: it checks no ownership and records no owner. A
+/// server publishing for a user calls [`publish_by`].
 pub fn publish<C: RegistryConnection>(
     conn: &mut C,
     request: &PublishRequest,
+) -> Result<Published, RegistryError> {
+    record_version(conn, request, None)
+}
+
+/// [`publish`] on behalf of `user`: the first publisher of a crate becomes its owner, and
+/// only owners publish new versions ([`RegistryError::NotOwner`]). `description` is kept
+/// for search.
+pub fn publish_by<C: RegistryConnection>(
+    conn: &mut C,
+    user: &User,
+    request: &PublishRequest,
+    description: Option<&str>,
+) -> Result<Published, RegistryError> {
+    record_version(conn, request, Some((user, description)))
+}
+
+fn record_version<C: RegistryConnection>(
+    conn: &mut C,
+    request: &PublishRequest,
+    by: Option<(&User, Option<&str>)>,
 ) -> Result<Published, RegistryError> {
     let (name, vers) = validate(request)?;
     let mut deps = request.deps.clone();
@@ -76,8 +100,19 @@ pub fn publish<C: RegistryConnection>(
             Some((_, existing)) if existing != name.as_str() => {
                 return Err(RegistryError::NameClash { name: name.to_string(), existing });
             }
-            Some((id, _)) => id,
-            None => conn.insert_crate(name.as_str(), &name.canonical())?,
+            Some((id, existing)) => {
+                if let Some((user, _)) = by {
+                    require_owner(conn, id, &existing, user)?;
+                }
+                id
+            }
+            None => {
+                let id = conn.insert_crate(name.as_str(), &name.canonical())?;
+                if let Some((user, _)) = by {
+                    conn.add_owner(id, user.id)?;
+                }
+                id
+            }
         };
         if let Some(existing) = conn.find_version(crate_id, &num_no_build)? {
             return Err(RegistryError::VersionExists {
@@ -98,6 +133,10 @@ pub fn publish<C: RegistryConnection>(
             rust_version: request.rust_version.as_deref(),
             pubtime: &pubtime,
         })?;
+        if let Some((_, description)) = by {
+            let description = description.map(|d| d.chars().take(MAX_DESCRIPTION_LEN).collect::<String>());
+            conn.set_description(crate_id, description.as_deref())?;
+        }
         let job = queue_diesel::enqueue(
             conn,
             &PublishJob { krate: name.to_string(), version: num.clone() },
@@ -107,6 +146,9 @@ pub fn publish<C: RegistryConnection>(
     })
 }
 
+/// The longest description kept for search; longer ones are cut.
+pub const MAX_DESCRIPTION_LEN: usize = 1000;
+
 /// Yanks a version and queues the index job, in one transaction on the caller's
 /// connection. Yanking a yanked version changes nothing and queues nothing.
 pub fn yank<C: RegistryConnection>(
@@ -114,7 +156,7 @@ pub fn yank<C: RegistryConnection>(
     name: &str,
     vers: &str,
 ) -> Result<YankOutcome, RegistryError> {
-    set_yanked(conn, name, vers, true)
+    set_yanked(conn, name, vers, true, None)
 }
 
 /// Unyanks a version and queues the index job; see [`yank`].
@@ -123,7 +165,19 @@ pub fn unyank<C: RegistryConnection>(
     name: &str,
     vers: &str,
 ) -> Result<YankOutcome, RegistryError> {
-    set_yanked(conn, name, vers, false)
+    set_yanked(conn, name, vers, false, None)
+}
+
+/// [`yank`] (or, with `yanked: false`, [`unyank`]) on behalf of `user`, who must own the
+/// crate ([`RegistryError::NotOwner`]).
+pub fn set_yanked_by<C: RegistryConnection>(
+    conn: &mut C,
+    user: &User,
+    name: &str,
+    vers: &str,
+    yanked: bool,
+) -> Result<YankOutcome, RegistryError> {
+    set_yanked(conn, name, vers, yanked, Some(user))
 }
 
 fn set_yanked<C: RegistryConnection>(
@@ -131,6 +185,7 @@ fn set_yanked<C: RegistryConnection>(
     name: &str,
     vers: &str,
     yanked: bool,
+    by: Option<&User>,
 ) -> Result<YankOutcome, RegistryError> {
     let name = CrateName::new(name)?;
     let version = parse_version(vers)?;
@@ -138,6 +193,9 @@ fn set_yanked<C: RegistryConnection>(
         let Some((crate_id, real_name)) = conn.find_crate(&name.canonical())? else {
             return Err(RegistryError::UnknownCrate(name.to_string()));
         };
+        if let Some(user) = by {
+            require_owner(conn, crate_id, &real_name, user)?;
+        }
         let Some(row) = conn.find_version(crate_id, &without_build(&version))? else {
             return Err(RegistryError::UnknownVersion { krate: real_name, vers: vers.to_owned() });
         };

@@ -9,7 +9,7 @@ use anyhow::{Context as _, Result};
 use queue_core::{Event, JobId, JobInfo, Runner, Storage as _};
 use registry_jobs::{reconcile, register_index_jobs, INDEX_QUEUE};
 
-use crate::setup::{log_event, runner_config, Registry};
+use registry_jobs::site::{log_event, runner_config, Site as Registry};
 use crate::{Cli, Command, JobsCommand};
 
 /// How long running jobs get to finish after SIGINT or SIGTERM.

@@ -8,7 +8,7 @@ use index_git::CrateName;
 use queue_core::{Event, Runner, Storage as _};
 use registry_jobs::{reconcile, register_index_jobs, write_crate_archive, RegistryError};
 
-use crate::setup::{log_event, runner_config, Config, Registry};
+use registry_jobs::site::{log_event, runner_config, Config, Site as Registry};
 
 /// A sample crate: name, version, the `[dependencies]`/`[features]` part of its manifest
 /// and its library source.

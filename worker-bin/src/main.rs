@@ -8,7 +8,6 @@
 
 mod commands;
 mod demo;
-mod setup;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +38,10 @@ pub(crate) struct Cli {
     #[arg(long, env = "SQLITE_LEASE", default_value_t = 60, global = true,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub(crate) sqlite_lease: u64,
+    /// The registry server's public URL, when one serves this registry: written into the
+    /// indexes' `config.json` (`api`, and `dl` at its download endpoint).
+    #[arg(long, env = "PUBLIC_URL", global = true)]
+    pub(crate) public_url: Option<String>,
     /// Log format on standard error; filter with RUST_LOG (default: info).
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     pub(crate) log_format: LogFormat,
@@ -57,6 +60,7 @@ impl std::fmt::Debug for Cli {
             .field("index_url", &url(&self.index_url))
             .field("index_branch", &self.index_branch)
             .field("sqlite_lease", &self.sqlite_lease)
+            .field("public_url", &self.public_url)
             .field("log_format", &self.log_format)
             .field("command", &self.command)
             .finish()
@@ -65,13 +69,14 @@ impl std::fmt::Debug for Cli {
 
 impl Cli {
     /// The parts of the command line that say where the registry is.
-    pub(crate) fn config(&self) -> setup::Config {
-        setup::Config {
+    pub(crate) fn config(&self) -> registry_jobs::site::Config {
+        registry_jobs::site::Config {
             data_dir: self.data_dir.clone(),
             database_url: self.database_url.clone(),
             index_url: self.index_url.clone(),
             index_branch: self.index_branch.clone(),
             sqlite_lease: std::time::Duration::from_secs(self.sqlite_lease),
+            public_url: self.public_url.clone(),
         }
     }
 }
@@ -161,26 +166,10 @@ fn init_logging(format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
-        .with_writer(|| RedactingWriter(std::io::stderr()));
+        .with_writer(|| redact::RedactingWriter(std::io::stderr()));
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
-    }
-}
-
-/// Standard error with secrets redacted from every log event: the last line of defence
-/// behind the redaction the libraries do themselves. An event arrives in one write.
-struct RedactingWriter<W>(W);
-
-impl<W: std::io::Write> std::io::Write for RedactingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let text = String::from_utf8_lossy(buf);
-        self.0.write_all(redact::redact(&text).as_bytes())?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()
     }
 }
 

@@ -1,4 +1,7 @@
-//! Turning the configuration into a database, an index repository and a crate store.
+//! A whole registry from its configuration: the database (migrated on demand), the crate
+//! store, the git index and the sparse index, with the embedded default (SQLite, a local
+//! bare index repository, directories under the data directory) for whatever is not
+//! configured. What `registry-worker` and `registry-server` both start from.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,33 +11,81 @@ use anyhow::{Context as _, Result};
 use index_git::{IndexConfig, IndexRepo, RepoConfig};
 use queue_core::{Event, RunnerConfig};
 use queue_diesel::{AnyStorage, DatabaseUrl, OpenOptions};
-use registry_jobs::{CrateStore, Database, IndexContext, SparseIndex};
+use crate::{CrateStore, Database, IndexContext, SparseIndex};
 
-/// Where the registry's parts are: what `Registry::open` needs from the command line.
+/// Where the registry's parts are.
 #[derive(Clone)]
-pub(crate) struct Config {
-    pub(crate) data_dir: PathBuf,
-    pub(crate) database_url: Option<String>,
-    pub(crate) index_url: Option<String>,
-    pub(crate) index_branch: Option<String>,
+pub struct Config {
+    /// The embedded default's directory: SQLite database, local index remote, index clone,
+    /// crate store and sparse index.
+    pub data_dir: PathBuf,
+    /// `postgres://...` URL or SQLite path (default: `DATA_DIR/registry.sqlite3`).
+    pub database_url: Option<String>,
+    /// The git index's URL (default: a bare repository in the data directory).
+    pub index_url: Option<String>,
+    /// The index branch (default: the remote's HEAD).
+    pub index_branch: Option<String>,
     /// SQLite: how long a claim lasts unless extended.
-    pub(crate) sqlite_lease: Duration,
+    pub sqlite_lease: Duration,
+    /// The registry server's public URL (`http://host:port`), when there is one: written
+    /// into the indexes' `config.json` as `api`, with `dl` pointing at its download
+    /// endpoint. Without it `dl` points at the crate store's directory.
+    pub public_url: Option<String>,
 }
 
-/// Everything the commands work with.
-pub(crate) struct Registry {
-    pub(crate) data_dir: PathBuf,
-    pub(crate) storage: Arc<AnyStorage>,
-    pub(crate) database: Database,
-    pub(crate) store: CrateStore,
-    pub(crate) index_url: String,
-    pub(crate) index_branch: Option<String>,
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        fn url(url: &Option<String>) -> Option<redact::Redacted<'_>> {
+            url.as_deref().map(redact::Redacted)
+        }
+        f.debug_struct("Config")
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &url(&self.database_url))
+            .field("index_url", &url(&self.index_url))
+            .field("index_branch", &self.index_branch)
+            .field("sqlite_lease", &self.sqlite_lease)
+            .field("public_url", &self.public_url)
+            .finish()
+    }
 }
 
-impl Registry {
-    /// Opens the database (applying migrations) and makes sure the local default index
-    /// exists when no index URL was given.
-    pub(crate) fn open(config: &Config, pool_size: u32) -> Result<Registry> {
+impl Config {
+    /// The embedded default in `data_dir`.
+    pub fn embedded(data_dir: impl Into<PathBuf>) -> Config {
+        Config {
+            data_dir: data_dir.into(),
+            database_url: None,
+            index_url: None,
+            index_branch: None,
+            sqlite_lease: Duration::from_secs(60),
+            public_url: None,
+        }
+    }
+}
+
+/// A registry's opened parts.
+#[derive(Debug)]
+pub struct Site {
+    /// The data directory, absolute.
+    pub data_dir: PathBuf,
+    /// The job storage.
+    pub storage: Arc<AnyStorage>,
+    /// The registry's database (the storage's pool).
+    pub database: Database,
+    /// The `.crate` files.
+    pub store: CrateStore,
+    /// The git index's URL.
+    pub index_url: String,
+    /// The git index's branch, if configured.
+    pub index_branch: Option<String>,
+    /// The indexes' `config.json`.
+    pub index_config: IndexConfig,
+}
+
+impl Site {
+    /// Opens the database (not migrating it: [`Site::migrate`]) and makes sure the local
+    /// default index exists when no index URL was given. `pool_size` connections at most.
+    pub fn open(config: &Config, pool_size: u32) -> Result<Site> {
         let data_dir = &config.data_dir;
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating data directory {}", data_dir.display()))?;
@@ -50,12 +101,18 @@ impl Registry {
             .with_context(|| format!("opening database {}", redact::Redacted(&url)))?;
         let database = Database::of_storage(&storage);
         let store = CrateStore::new(data_dir.join("crates"));
+        let index_config = match &config.public_url {
+            Some(public) => {
+                let public = public.trim_end_matches('/');
+                IndexConfig { dl: format!("{public}/api/v1/crates"), api: Some(public.to_owned()) }
+            }
+            None => IndexConfig { dl: store.dl_template(), api: None },
+        };
         let index_url = match &config.index_url {
             Some(url) => url.clone(),
             None => {
                 let path = data_dir.join("index.git");
-                let config = IndexConfig { dl: store.dl_template(), api: None };
-                if index_git::create_index(&path, "master", &config)
+                if index_git::create_index(&path, "master", &index_config)
                     .with_context(|| format!("creating the local index {}", path.display()))?
                 {
                     tracing::info!(path = %path.display(), "created a new local index");
@@ -63,24 +120,24 @@ impl Registry {
                 format!("file://{}", path.display())
             }
         };
-        let registry = Registry {
+        Ok(Site {
             data_dir,
             storage: Arc::new(storage),
             database,
             store,
             index_url,
             index_branch: config.index_branch.clone(),
-        };
-        Ok(registry)
+            index_config,
+        })
     }
 
     /// Applies pending migrations; returns their versions.
-    pub(crate) fn migrate(&self) -> Result<Vec<String>> {
+    pub fn migrate(&self) -> Result<Vec<String>> {
         self.database.migrate().context("applying migrations")
     }
 
     /// Opens (cloning on first use) the index and builds the jobs' context.
-    pub(crate) fn index_context(&self) -> Result<Arc<IndexContext>> {
+    pub fn index_context(&self) -> Result<Arc<IndexContext>> {
         let clone = self.data_dir.join("index-clone");
         let first = !clone.join("HEAD").exists();
         if first {
@@ -103,17 +160,23 @@ impl Registry {
         if first {
             tracing::info!("index cloned");
         }
-        // The sparse index mirrors the git one: the same download URL.
-        let sparse = SparseIndex::new(self.data_dir.join("sparse-index"));
+        let sparse = SparseIndex::new(self.sparse_index_dir());
         sparse
-            .write_config(&IndexConfig { dl: self.store.dl_template(), api: None })
+            .write_config(&self.index_config)
             .context("writing the sparse index's config.json")?;
         Ok(Arc::new(IndexContext::new(repo, self.database.clone()).with_sparse_index(sparse)))
     }
 }
 
+impl Site {
+    /// Where the sparse index is written: `DATA_DIR/sparse-index`.
+    pub fn sparse_index_dir(&self) -> PathBuf {
+        self.data_dir.join("sparse-index")
+    }
+}
+
 /// Logs runner events through `tracing`.
-pub(crate) fn log_event(event: &Event) {
+pub fn log_event(event: &Event) {
     match event {
         Event::Started { id, job_type, retries, .. } => {
             tracing::debug!(%id, job_type, retries, "job started")
@@ -139,7 +202,8 @@ pub(crate) fn log_event(event: &Event) {
     }
 }
 
-pub(crate) fn runner_config() -> RunnerConfig {
+/// The runner settings of the index jobs: retries back off from 10 s to 10 min.
+pub fn runner_config() -> RunnerConfig {
     RunnerConfig {
         retry: queue_core::RetryPolicy {
             base: Duration::from_secs(10),

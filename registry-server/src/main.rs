@@ -1,0 +1,278 @@
+//! `registry-server`: the registry `cargo` talks to. With no configuration it starts a
+//! working registry on the embedded default (SQLite, crate store and indexes under
+//! `--data-dir`), runs the index jobs on worker threads in the same process, and prints the
+//! `.cargo/config.toml` lines that point cargo at it.
+//!
+//! Exit codes: 0 success, 1 failure, 2 usage error.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use queue_core::Runner;
+use registry_jobs::site::{log_event, runner_config, Config, Site};
+use registry_jobs::{register_index_jobs, INDEX_QUEUE, MAX_CRATE_SIZE};
+use registry_server::{cargo_config, router, AppState, DEFAULT_MAX_UPLOAD};
+
+/// Serves a Cargo registry: the Web API cargo publishes through and the sparse index it
+/// reads.
+#[derive(Parser)]
+#[command(name = "registry-server", version, about)]
+struct Cli {
+    /// Directory of the embedded default: SQLite database, crate store, sparse index, local
+    /// git index. Shared with `registry-worker`.
+    #[arg(long, env = "REGISTRY_DATA_DIR", default_value = "./registry-data", global = true)]
+    data_dir: PathBuf,
+    /// `postgres://...` URL, or a SQLite file path (default: DATA_DIR/registry.sqlite3).
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<String>,
+    /// The git index's URL (default: a bare repository in DATA_DIR).
+    #[arg(long, env = "INDEX_URL", global = true, hide_env_values = true)]
+    index_url: Option<String>,
+    /// The git index's branch (default: the one the remote's HEAD names).
+    #[arg(long, env = "INDEX_BRANCH", global = true)]
+    index_branch: Option<String>,
+    /// SQLite only: seconds a job claim lasts unless extended.
+    #[arg(long, env = "SQLITE_LEASE", default_value_t = 60, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    sqlite_lease: u64,
+    /// Log format on standard error; filter with RUST_LOG (default: info).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+struct ServeArgs {
+    /// Address to listen on (port 0: any free port).
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// The URL cargo reaches this server at (default: http://LISTEN). Written into the
+    /// indexes' config.json.
+    #[arg(long, env = "PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Require a token for the index and downloads too (a private registry; cargo ≥ 1.74).
+    #[arg(long, env = "AUTH_REQUIRED")]
+    auth_required: bool,
+    /// Index-job worker threads in this process; 0 when separate `registry-worker run`
+    /// processes do the jobs.
+    #[arg(long, env = "WORKERS", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(0..=64))]
+    workers: u16,
+    /// The largest `.crate` accepted, in bytes.
+    #[arg(long, env = "MAX_UPLOAD_SIZE", default_value_t = DEFAULT_MAX_UPLOAD,
+          value_parser = clap::value_parser!(u32).range(1..=MAX_CRATE_SIZE as i64))]
+    max_upload_size: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the registry (what runs without a subcommand).
+    Serve,
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Apply pending database migrations.
+    Migrate,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token for LOGIN (creating the user on first use) and print it, once.
+    Create {
+        /// The user's login: ASCII letters, digits, '-' and '_'.
+        login: String,
+        /// A name for the token, to tell a user's tokens apart.
+        #[arg(long, default_value = "cargo")]
+        name: String,
+    },
+}
+
+impl Cli {
+    fn config(&self, public_url: Option<String>) -> Config {
+        Config {
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+            index_url: self.index_url.clone(),
+            index_branch: self.index_branch.clone(),
+            sqlite_lease: Duration::from_secs(self.sqlite_lease),
+            public_url,
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(|| redact::RedactingWriter(std::io::stderr()));
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// How long running jobs get to finish at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {}", redact::redact(&format!("{err:#}")));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<()> {
+    match &cli.command {
+        None | Some(Command::Serve) => serve(cli),
+        Some(Command::Migrate) => {
+            let site = Site::open(&cli.config(None), 2)?;
+            for version in site.migrate()? {
+                println!("applied migration {version}");
+            }
+            Ok(())
+        }
+        Some(Command::Token { command: TokenCommand::Create { login, name } }) => {
+            let site = Site::open(&cli.config(None), 2)?;
+            site.migrate()?;
+            let token = site
+                .database
+                .create_token(login, name)
+                .with_context(|| format!("creating a token for {login}"))?;
+            eprintln!(
+                "created token {name:?} for {login}; it is shown once. Give it to cargo with:\n  \
+                 cargo login --registry NAME   (and paste it), or set CARGO_REGISTRIES_NAME_TOKEN"
+            );
+            println!("{token}");
+            Ok(())
+        }
+    }
+}
+
+fn serve(cli: &Cli) -> Result<()> {
+    let args = &cli.serve;
+    let listener = std::net::TcpListener::bind(args.listen)
+        .with_context(|| format!("listening on {}", args.listen))?;
+    listener.set_nonblocking(true).context("making the listener non-blocking")?;
+    let addr = listener.local_addr().context("reading the listening address")?;
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"))
+        .trim_end_matches('/')
+        .to_owned();
+    let workers = usize::from(args.workers);
+    let site = Site::open(&cli.config(Some(public_url.clone())), 8 + workers as u32)?;
+    let applied = site.migrate()?;
+    if !applied.is_empty() {
+        tracing::info!(?applied, "applied migrations");
+    }
+    let running = if workers > 0 {
+        let ctx = site.index_context()?;
+        let runner = register_index_jobs(Runner::new(Arc::clone(&site.storage), runner_config()), ctx)
+            .workers(INDEX_QUEUE, workers)
+            .on_event(log_event);
+        Some(runner.start().context("starting the index workers")?)
+    } else {
+        None
+    };
+    let mut state = AppState::new(
+        site.database.clone(),
+        site.store.clone(),
+        site.sparse_index_dir(),
+        site.index_config.clone(),
+    );
+    state.auth_required = args.auth_required;
+    state.max_upload = args.max_upload_size;
+    let app = router(Arc::new(state));
+
+    println!("registry-server listening on http://{addr}");
+    println!("data directory: {}", site.data_dir.display());
+    println!();
+    println!("Point cargo at it in .cargo/config.toml:");
+    println!();
+    print!("{}", cargo_config("local", &public_url));
+    println!();
+    println!("Create a token with `registry-server token create YOUR-LOGIN` (same --data-dir),");
+    println!("then `cargo login --registry local` and `cargo publish --registry local`.");
+    if workers == 0 {
+        println!("No index workers run in this process (--workers 0): run `registry-worker run`.");
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let served = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await
+    });
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    if let Some(running) = running {
+        tracing::info!("stopping the index workers: running jobs finish first");
+        let report = running.shutdown(SHUTDOWN_GRACE);
+        if report.unfinished_workers > 0 {
+            tracing::warn!(
+                report.unfinished_workers,
+                "jobs still running after the grace period; they will run again"
+            );
+        }
+    }
+    served.context("serving")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+    tracing::info!("stopping: SIGINT or SIGTERM received");
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn verify_cli() {
+        use clap::CommandFactory as _;
+        super::Cli::command().debug_assert();
+    }
+}
