@@ -100,6 +100,17 @@ impl AnyStorage {
         }
     }
 
+    /// Tells this process's workers that `jobs` jobs were enqueued on a connection of the
+    /// caller's ([`crate::enqueue`] inside the caller's transaction), once that transaction
+    /// committed. On SQLite this wakes up to `jobs` idle workers at once instead of at
+    /// their next poll; on PostgreSQL the enqueue's `NOTIFY` already did, and this does
+    /// nothing.
+    pub fn wake_workers(&self, jobs: usize) {
+        if let AnyStorage::Sqlite(s) = self {
+            s.wake_workers(jobs);
+        }
+    }
+
     fn inner(&self) -> &dyn Storage {
         match self {
             AnyStorage::Postgres(s) => s,

@@ -152,6 +152,16 @@ impl SqliteStorage {
         })
     }
 
+    /// Tells this process's workers that `jobs` jobs were enqueued on a connection of the
+    /// caller's ([`crate::enqueue`] inside the caller's transaction), once that transaction
+    /// committed: each wakes one idle worker now instead of at its next poll. Enqueues
+    /// through the storage itself wake workers on their own; other processes poll.
+    pub fn wake_workers(&self, jobs: usize) {
+        for _ in 0..jobs {
+            self.wake();
+        }
+    }
+
     fn wake(&self) {
         let wakers = self.wakers.lock().map(|w| w.clone()).unwrap_or_default();
         wakers.iter().for_each(Waker::wake);

@@ -81,7 +81,10 @@ pub fn authenticate<C: RegistryConnection>(
     Ok(conn.user_by_token(&hash_token(token))?.map(|(id, login)| User { id, login }))
 }
 
-fn crate_id<C: RegistryConnection>(conn: &mut C, name: &str) -> Result<(i64, String), RegistryError> {
+fn crate_id<C: RegistryConnection>(
+    conn: &mut C,
+    name: &str,
+) -> Result<(i64, String), RegistryError> {
     let name = CrateName::new(name)?;
     conn.find_crate(&name.canonical())?.ok_or_else(|| RegistryError::UnknownCrate(name.to_string()))
 }
@@ -101,7 +104,10 @@ pub(crate) fn require_owner<C: RegistryConnection>(
 }
 
 /// The owners of a crate, by login.
-pub fn owners<C: RegistryConnection>(conn: &mut C, krate: &str) -> Result<Vec<User>, RegistryError> {
+pub fn owners<C: RegistryConnection>(
+    conn: &mut C,
+    krate: &str,
+) -> Result<Vec<User>, RegistryError> {
     let (id, _) = crate_id(conn, krate)?;
     Ok(conn.owners_of(id)?.into_iter().map(|(id, login)| User { id, login }).collect())
 }

@@ -9,9 +9,9 @@ use diesel::sqlite::SqliteConnection;
 use index_git::{CrateName, IndexLine};
 use queue_diesel::AnyStorage;
 
+use crate::accounts::{self, SearchResults, User};
 use crate::db::{expected_lines, RegistryConnection};
 use crate::error::RegistryError;
-use crate::accounts::{self, SearchResults, User};
 use crate::ops::{publish, publish_by, set_yanked_by, unyank, yank, Published, YankOutcome};
 use crate::package::{publish_crate_file, CrateStore};
 use crate::PublishRequest;

@@ -207,11 +207,7 @@ macro_rules! common_queries {
             crates::table.select((crates::id, crates::name)).order(crates::id.asc()).load(self)
         }
 
-        fn set_description(
-            &mut self,
-            crate_id: i64,
-            description: Option<&str>,
-        ) -> QueryResult<()> {
+        fn set_description(&mut self, crate_id: i64, description: Option<&str>) -> QueryResult<()> {
             diesel::update(crates::table.find(crate_id))
                 .set(crates::description.eq(description))
                 .execute(self)

@@ -134,7 +134,8 @@ fn record_version<C: RegistryConnection>(
             pubtime: &pubtime,
         })?;
         if let Some((_, description)) = by {
-            let description = description.map(|d| d.chars().take(MAX_DESCRIPTION_LEN).collect::<String>());
+            let description =
+                description.map(|d| d.chars().take(MAX_DESCRIPTION_LEN).collect::<String>());
             conn.set_description(crate_id, description.as_deref())?;
         }
         let job = queue_diesel::enqueue(

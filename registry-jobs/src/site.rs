@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::{CrateStore, Database, IndexContext, SparseIndex};
 use anyhow::{Context as _, Result};
 use index_git::{IndexConfig, IndexRepo, RepoConfig};
 use queue_core::{Event, RunnerConfig};
 use queue_diesel::{AnyStorage, DatabaseUrl, OpenOptions};
-use crate::{CrateStore, Database, IndexContext, SparseIndex};
 
 /// Where the registry's parts are.
 #[derive(Clone)]

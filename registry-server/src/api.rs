@@ -62,16 +62,21 @@ pub(crate) async fn publish(
 ) -> Result<Json<Value>, ApiError> {
     // Who is asking before a byte of the upload is read.
     let user = user(&state, &headers).await?;
-    let _permit = state.uploads.acquire().await.map_err(|e| ApiError::internal("queueing an upload", &e))?;
+    let _permit =
+        state.uploads.acquire().await.map_err(|e| ApiError::internal("queueing an upload", &e))?;
     let upload = read_upload(body, state.max_upload).await?;
-    let state = Arc::clone(&state);
+    let shared = Arc::clone(&state);
     let published = blocking("publishing", move || {
+        let state = shared;
         let metadata = &upload.metadata;
         let stem = format!("{}-{}", metadata.name, metadata.vers);
         let manifest = read_crate_bytes(&stem, &upload.crate_bytes).map_err(|source| {
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                format!("{} {}: the .crate file is not valid: {source}", metadata.name, metadata.vers),
+                format!(
+                    "{} {}: the .crate file is not valid: {source}",
+                    metadata.name, metadata.vers
+                ),
             )
         })?;
         check_agreement(metadata, &manifest)?;
@@ -87,6 +92,7 @@ pub(crate) async fn publish(
             .map_err(|e| from_registry("publishing", e))
     })
     .await?;
+    state.changed();
     tracing::info!(krate = %published.name, vers = %published.vers, "published");
     Ok(Json(json!({
         "warnings": { "invalid_categories": [], "invalid_badges": [], "other": [] }
@@ -102,10 +108,17 @@ async fn set_yanked(
 ) -> Result<Json<Value>, ApiError> {
     let user = user(&state, &headers).await?;
     let context = if yanked { "yanking" } else { "unyanking" };
-    blocking(context, move || {
-        state.database.set_yanked_by(&user, &name, &version, yanked).map_err(|e| from_registry(context, e))
+    let shared = Arc::clone(&state);
+    let outcome = blocking(context, move || {
+        shared
+            .database
+            .set_yanked_by(&user, &name, &version, yanked)
+            .map_err(|e| from_registry(context, e))
     })
     .await?;
+    if outcome.changed {
+        state.changed();
+    }
     Ok(Json(json!({ "ok": true })))
 }
 
@@ -164,7 +177,10 @@ async fn change_owners(
     let logins = body.users.clone();
     let krate = name.clone();
     blocking(context, move || {
-        state.database.change_owners(&user, &krate, &logins, add).map_err(|e| from_registry(context, e))
+        state
+            .database
+            .change_owners(&user, &krate, &logins, add)
+            .map_err(|e| from_registry(context, e))
     })
     .await?;
     let list = body.users.join(", ");

@@ -60,7 +60,9 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             // Cargo (≥ 1.74) retries an `auth-required` registry's requests with its token
             // when told so.
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Cargo"));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Cargo"));
         }
         response
     }
@@ -88,7 +90,9 @@ pub fn from_registry(context: &str, err: RegistryError) -> ApiError {
             tracing::error!(error = %redact::redact(&err.to_string()), "{context}");
             return ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                format!("the registry's database is unavailable while {context}; try again shortly"),
+                format!(
+                    "the registry's database is unavailable while {context}; try again shortly"
+                ),
             );
         }
         _ => return ApiError::internal(context, &err),

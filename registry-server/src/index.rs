@@ -91,26 +91,25 @@ fn validated(
     let last_modified = modified.map(httpdate::fmt_http_date);
     let not_modified = match headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
         Some(tags) => tags.split(',').any(|t| t.trim() == etag || t.trim() == "*"),
-        None => match (
-            headers.get(header::IF_MODIFIED_SINCE).and_then(|v| v.to_str().ok()),
-            modified,
-        ) {
-            (Some(since), Some(modified)) => httpdate::parse_http_date(since)
-                .map(|since| {
-                    // HTTP dates have whole seconds.
-                    let modified_secs = modified
-                        .duration_since(SystemTime::UNIX_EPOCH)
-                        .map(|d| d.as_secs())
-                        .unwrap_or(u64::MAX);
-                    let since_secs = since
-                        .duration_since(SystemTime::UNIX_EPOCH)
-                        .map(|d| d.as_secs())
-                        .unwrap_or(0);
-                    modified_secs <= since_secs
-                })
-                .unwrap_or(false),
-            _ => false,
-        },
+        None => {
+            match (headers.get(header::IF_MODIFIED_SINCE).and_then(|v| v.to_str().ok()), modified) {
+                (Some(since), Some(modified)) => httpdate::parse_http_date(since)
+                    .map(|since| {
+                        // HTTP dates have whole seconds.
+                        let modified_secs = modified
+                            .duration_since(SystemTime::UNIX_EPOCH)
+                            .map(|d| d.as_secs())
+                            .unwrap_or(u64::MAX);
+                        let since_secs = since
+                            .duration_since(SystemTime::UNIX_EPOCH)
+                            .map(|d| d.as_secs())
+                            .unwrap_or(0);
+                        modified_secs <= since_secs
+                    })
+                    .unwrap_or(false),
+                _ => false,
+            }
+        }
     };
     let mut response = if not_modified {
         StatusCode::NOT_MODIFIED.into_response()

@@ -36,8 +36,19 @@ pub use error::{from_registry, ApiError};
 /// The default limit of a `.crate` upload: 10 MiB, as on crates.io.
 pub const DEFAULT_MAX_UPLOAD: u32 = 10 * 1024 * 1024;
 
+/// How many index jobs a publish, yank or unyank queues: the git index's and the sparse
+/// index's.
+const JOBS_PER_CHANGE: usize = 2;
+
+impl AppState {
+    fn changed(&self) {
+        if let Some(wake) = &self.jobs_queued {
+            wake(JOBS_PER_CHANGE);
+        }
+    }
+}
+
 /// What the handlers share.
-#[derive(Debug)]
 pub struct AppState {
     /// The registry's database.
     pub database: Database,
@@ -54,6 +65,22 @@ pub struct AppState {
     pub max_upload: u32,
     /// Bounds the uploads held in memory at once.
     pub uploads: tokio::sync::Semaphore,
+    /// Called after a change that queued index jobs committed, with how many it queued:
+    /// wakes in-process workers that would otherwise wait for their next poll
+    /// ([`queue_diesel::AnyStorage::wake_workers`]).
+    pub jobs_queued: Option<Arc<dyn Fn(usize) + Send + Sync>>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("database", &self.database)
+            .field("store", &self.store)
+            .field("sparse_root", &self.sparse_root)
+            .field("auth_required", &self.auth_required)
+            .field("max_upload", &self.max_upload)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AppState {
@@ -73,6 +100,7 @@ impl AppState {
             auth_required: false,
             max_upload: DEFAULT_MAX_UPLOAD,
             uploads: tokio::sync::Semaphore::new(8),
+            jobs_queued: None,
         }
     }
 }
@@ -99,7 +127,5 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// registry `name`.
 pub fn cargo_config(name: &str, public_url: &str) -> String {
     let base = public_url.trim_end_matches('/');
-    format!(
-        "[registries.{name}]\nindex = \"sparse+{base}/index/\"\n"
-    )
+    format!("[registries.{name}]\nindex = \"sparse+{base}/index/\"\n")
 }

@@ -194,9 +194,10 @@ fn serve(cli: &Cli) -> Result<()> {
     }
     let running = if workers > 0 {
         let ctx = site.index_context()?;
-        let runner = register_index_jobs(Runner::new(Arc::clone(&site.storage), runner_config()), ctx)
-            .workers(INDEX_QUEUE, workers)
-            .on_event(log_event);
+        let runner =
+            register_index_jobs(Runner::new(Arc::clone(&site.storage), runner_config()), ctx)
+                .workers(INDEX_QUEUE, workers)
+                .on_event(log_event);
         Some(runner.start().context("starting the index workers")?)
     } else {
         None
@@ -209,6 +210,10 @@ fn serve(cli: &Cli) -> Result<()> {
     );
     state.auth_required = args.auth_required;
     state.max_upload = args.max_upload_size;
+    if running.is_some() {
+        let storage = Arc::clone(&site.storage);
+        state.jobs_queued = Some(Arc::new(move |jobs| storage.wake_workers(jobs)));
+    }
     let app = router(Arc::new(state));
 
     println!("registry-server listening on http://{addr}");

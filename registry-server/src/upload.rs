@@ -64,7 +64,9 @@ pub async fn read_upload(body: Body, max_crate_size: u32) -> Result<Upload, ApiE
     if json_len > MAX_METADATA_SIZE {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the JSON metadata is {json_len} bytes; at most {MAX_METADATA_SIZE} are accepted"),
+            format!(
+                "the JSON metadata is {json_len} bytes; at most {MAX_METADATA_SIZE} are accepted"
+            ),
         ));
     }
     let json = reader.read_exact(json_len as usize, "the JSON metadata").await?;
@@ -98,7 +100,9 @@ impl BodyReader {
             match self.body.frame().await {
                 None => return Ok(None),
                 Some(Err(err)) => {
-                    return Err(ApiError::bad_request(format!("reading the request body failed: {err}")))
+                    return Err(ApiError::bad_request(format!(
+                        "reading the request body failed: {err}"
+                    )))
                 }
                 Some(Ok(frame)) => {
                     if let Ok(data) = frame.into_data() {
@@ -164,17 +168,30 @@ pub fn check_agreement(metadata: &NewCrate, manifest: &PublishRequest) -> Result
         )
     };
     if metadata.name != manifest.name {
-        return Err(disagree("the name", format!("{:?}", metadata.name), format!("{:?}", manifest.name)));
+        return Err(disagree(
+            "the name",
+            format!("{:?}", metadata.name),
+            format!("{:?}", manifest.name),
+        ));
     }
-    let same_version = match (semver::Version::parse(&metadata.vers), semver::Version::parse(&manifest.vers)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => metadata.vers == manifest.vers,
-    };
+    let same_version =
+        match (semver::Version::parse(&metadata.vers), semver::Version::parse(&manifest.vers)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => metadata.vers == manifest.vers,
+        };
     if !same_version {
-        return Err(disagree("the version", format!("{:?}", metadata.vers), format!("{:?}", manifest.vers)));
+        return Err(disagree(
+            "the version",
+            format!("{:?}", metadata.vers),
+            format!("{:?}", manifest.vers),
+        ));
     }
     if metadata.links != manifest.links {
-        return Err(disagree("links", format!("{:?}", metadata.links), format!("{:?}", manifest.links)));
+        return Err(disagree(
+            "links",
+            format!("{:?}", metadata.links),
+            format!("{:?}", manifest.links),
+        ));
     }
     let json_deps: BTreeSet<(String, String)> = metadata
         .deps

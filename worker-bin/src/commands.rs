@@ -9,8 +9,8 @@ use anyhow::{Context as _, Result};
 use queue_core::{Event, JobId, JobInfo, Runner, Storage as _};
 use registry_jobs::{reconcile, register_index_jobs, INDEX_QUEUE};
 
-use registry_jobs::site::{log_event, runner_config, Site as Registry};
 use crate::{Cli, Command, JobsCommand};
+use registry_jobs::site::{log_event, runner_config, Site as Registry};
 
 /// How long running jobs get to finish after SIGINT or SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);

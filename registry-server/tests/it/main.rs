@@ -1,0 +1,5 @@
+//! `registry-server` as a process: the real cargo, and crafted HTTP requests.
+
+mod cargo_flow;
+mod http_api;
+mod support;
