@@ -2,4 +2,5 @@
 
 mod cargo_flow;
 mod http_api;
+mod pg_shared;
 mod support;

@@ -12,6 +12,7 @@ pub(crate) struct Server {
     child: Child,
     pub(crate) url: String,
     pub(crate) data_dir: PathBuf,
+    env: Vec<(String, String)>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -50,7 +51,8 @@ impl Server {
             .to_owned();
         // Keep reading so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Server { child, url, data_dir: data_dir.to_owned(), _dir: None }
+        let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Server { child, url, data_dir: data_dir.to_owned(), env, _dir: None }
     }
 
     /// Creates a token for `login` with the real command.
@@ -59,6 +61,7 @@ impl Server {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .env_remove("DATABASE_URL")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .args(["token", "create", login])
             .output()
             .expect("running registry-server token create");

@@ -6,6 +6,7 @@
 //! repetitions, with min and max.
 
 mod charts;
+mod http;
 mod index;
 mod raw;
 
@@ -87,6 +88,10 @@ struct Plan {
     burst: usize,
     idle_seconds: u64,
     memory_jobs: Vec<u64>,
+    /// Publishes through `registry-server` per number of publishers.
+    http_publishes: usize,
+    /// Publish-to-visible samples.
+    http_visible: usize,
 }
 
 impl Plan {
@@ -107,6 +112,8 @@ impl Plan {
                 burst: 100,
                 idle_seconds: 3,
                 memory_jobs: vec![10_000, 100_000],
+                http_publishes: 80,
+                http_visible: 20,
             }
         } else {
             Plan {
@@ -124,6 +131,8 @@ impl Plan {
                 burst: 1_000,
                 idle_seconds: 10,
                 memory_jobs: vec![100_000, 1_000_000],
+                http_publishes: 400,
+                http_visible: 100,
             }
         }
     }
@@ -141,6 +150,7 @@ pub(crate) struct Results {
     pub(crate) burst: BurstResult,
     pub(crate) idle: IdleResult,
     pub(crate) memory: Vec<MemoryRow>,
+    pub(crate) publish_http: http::PublishHttp,
 }
 
 /// What an idle runner costs.
@@ -247,7 +257,9 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
     let burst = burst(&server, &plan)?;
     let idle = idle_cpu(&server, &plan)?;
     let memory = memory(&server, &plan)?;
+    let publish_http = http::publish_http(root, plan.http_publishes, plan.http_visible)?;
     let results = Results {
+        publish_http,
         quick,
         queue_drain,
         enqueue,
@@ -900,4 +912,20 @@ fn print_table(results: &Results) {
             format!("{:.1} MiB before, peak {:.1} MiB", m.before_mib, m.peak_mib),
         );
     }
+    for r in &results.publish_http.rows {
+        note(
+            "publish_http",
+            format!("{} publishes by {} publishers (SQLite)", r.publishes, r.publishers),
+            format!(
+                "{:.0}/s, response p50 {:.1} ms, p99 {:.1} ms (goal p99 ≤ 50 ms with 8)",
+                r.per_second, r.p50_ms, r.p99_ms
+            ),
+        );
+    }
+    let v = &results.publish_http.visible;
+    note(
+        "publish_http",
+        format!("publish → in the sparse index, {} samples", v.samples),
+        format!("p50 {:.0} ms, p99 {:.0} ms (goal ≤ 500 / ≤ 2000)", v.p50_ms, v.p99_ms),
+    );
 }
