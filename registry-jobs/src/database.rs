@@ -13,7 +13,7 @@ use crate::accounts::{self, SearchResults, User};
 use crate::db::{expected_lines, RegistryConnection};
 use crate::error::RegistryError;
 use crate::ops::{publish, publish_by, set_yanked_by, unyank, yank, Published, YankOutcome};
-use crate::package::{publish_crate_file, CrateStore};
+use crate::package::{publish_crate_file, CrateStore, StagedCrate};
 use crate::PublishRequest;
 
 /// The registry's database: a pool of either backend.
@@ -154,7 +154,9 @@ impl Database {
 
     /// Publishes an upload on behalf of `user` ([`publish_by`]) and stores its `.crate`
     /// bytes durably before the transaction commits: a version is recorded only with its
-    /// file stored, and a failed store records nothing.
+    /// file stored, and a failed store records nothing. The file is written and `fsync`ed
+    /// before the transaction begins ([`CrateStore::stage`]) and renamed into place inside
+    /// it ([`Database::publish_staged`]).
     pub fn publish_upload(
         &self,
         store: &CrateStore,
@@ -163,19 +165,36 @@ impl Database {
         description: Option<&str>,
         bytes: &[u8],
     ) -> Result<Published, RegistryError> {
-        struct Upload<'a>(&'a CrateStore, &'a User, &'a PublishRequest, Option<&'a str>, &'a [u8]);
+        let (name, vers) = request.validate()?;
+        let staged = store.stage(&name, &vers, bytes)?;
+        self.publish_staged(user, request, description, staged)
+    }
+
+    /// Publishes on behalf of `user` ([`publish_by`]) a version whose `.crate` file is
+    /// already staged (written and `fsync`ed, [`CrateStore::stage`]): the file is renamed
+    /// into place inside the transaction, before it commits, so the transaction holds its
+    /// locks for a rename rather than for writing the whole file. A failure records
+    /// nothing and removes the staged file.
+    pub fn publish_staged(
+        &self,
+        user: &User,
+        request: &PublishRequest,
+        description: Option<&str>,
+        staged: StagedCrate,
+    ) -> Result<Published, RegistryError> {
+        struct Upload<'a>(&'a User, &'a PublishRequest, Option<&'a str>, StagedCrate);
         impl WithConnection for Upload<'_> {
             type Output = Published;
             fn run<C: RegistryConnection>(self, conn: &mut C) -> Result<Published, RegistryError> {
-                let Upload(store, user, request, description, bytes) = self;
+                let Upload(user, request, description, staged) = self;
                 conn.write_transaction(|conn| {
                     let published = publish_by(conn, user, request, description)?;
-                    store.store(&published.name, &published.vers, bytes)?;
+                    staged.commit()?;
                     Ok(published)
                 })
             }
         }
-        self.run(Upload(store, user, request, description, bytes))
+        self.run(Upload(user, request, description, staged))
     }
 
     /// [`set_yanked_by`] on a pooled connection.

@@ -49,7 +49,7 @@ pub use ops::{
 };
 pub use package::{
     publish_crate_file, read_crate_bytes, read_crate_file, read_manifest, write_crate_archive,
-    CrateStore, PackageError, MAX_CRATE_SIZE, MAX_EXTENSION_HEADER, MAX_MANIFEST_SIZE,
+    CrateStore, PackageError, StagedCrate, MAX_CRATE_SIZE, MAX_EXTENSION_HEADER, MAX_MANIFEST_SIZE,
     MAX_UNPACKED_SIZE,
 };
 pub use reconcile::{reconcile, Difference, Reconciliation, Unchecked};

@@ -174,29 +174,28 @@ impl CrateStore {
         vers: &semver::Version,
         bytes: &[u8],
     ) -> Result<PathBuf, RegistryError> {
+        self.stage(name, vers, bytes)?.commit()
+    }
+
+    /// The first half of [`CrateStore::store`]: writes and `fsync`s the bytes to a
+    /// temporary file beside the version's file, without touching the version's file. A
+    /// server stages an upload before its database transaction and commits it inside, so
+    /// the transaction holds its locks for a rename, not for writing the whole file.
+    /// Dropping the staged file without committing removes it.
+    pub fn stage(
+        &self,
+        name: &CrateName,
+        vers: &semver::Version,
+        bytes: &[u8],
+    ) -> Result<StagedCrate, RegistryError> {
         let path = self.path_of(name, vers);
-        let shown = path.display().to_string();
         let io = |action: &'static str, path: &Path| {
             let path = path.display().to_string();
             move |source| RegistryError::Io { action, path, source }
         };
-        match fs::read(&path) {
-            Ok(existing) if existing == bytes => return Ok(path),
-            Ok(_) => {
-                return Err(RegistryError::VersionExists {
-                    krate: name.to_string(),
-                    vers: vers.to_string(),
-                    existing: format!("{vers} (a different file is stored at {shown})"),
-                })
-            }
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => {
-                return Err(RegistryError::Io { action: "reading", path: shown, source })
-            }
-        }
-        let dir = path.parent().unwrap_or(&self.root);
+        let dir = path.parent().unwrap_or(&self.root).to_owned();
         let created = !dir.exists();
-        fs::create_dir_all(dir).map_err(io("creating", dir))?;
+        fs::create_dir_all(&dir).map_err(io("creating", &dir))?;
         let temp = dir.join(format!(
             ".{vers}.crate.{}.{}.tmp",
             std::process::id(),
@@ -215,15 +214,76 @@ impl CrateStore {
                 source,
             });
         }
-        if let Err(source) = fs::rename(&temp, &path) {
+        Ok(StagedCrate {
+            temp: Some(temp),
+            path,
+            dir,
+            root: self.root.clone(),
+            created,
+            krate: name.to_string(),
+            vers: vers.to_string(),
+            bytes: bytes.to_vec(),
+        })
+    }
+}
+
+/// A `.crate` written and `fsync`ed beside its final place ([`CrateStore::stage`]), to be
+/// renamed into place by [`StagedCrate::commit`]; removed if dropped uncommitted.
+#[derive(Debug)]
+pub struct StagedCrate {
+    temp: Option<PathBuf>,
+    path: PathBuf,
+    dir: PathBuf,
+    root: PathBuf,
+    created: bool,
+    krate: String,
+    vers: String,
+    bytes: Vec<u8>,
+}
+
+impl StagedCrate {
+    /// Renames the staged file into place and `fsync`s the directory. The same bytes
+    /// already stored are fine; different bytes are refused
+    /// ([`RegistryError::VersionExists`]), and so is any error reading what is stored other
+    /// than "not found".
+    pub fn commit(mut self) -> Result<PathBuf, RegistryError> {
+        let shown = self.path.display().to_string();
+        let io = |action: &'static str, path: &Path| {
+            let path = path.display().to_string();
+            move |source| RegistryError::Io { action, path, source }
+        };
+        match fs::read(&self.path) {
+            Ok(existing) if existing == self.bytes => return Ok(self.path.clone()),
+            Ok(_) => {
+                return Err(RegistryError::VersionExists {
+                    krate: self.krate.clone(),
+                    vers: self.vers.clone(),
+                    existing: format!("{} (a different file is stored)", self.vers),
+                })
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(RegistryError::Io { action: "reading", path: shown, source })
+            }
+        }
+        let Some(temp) = self.temp.take() else { return Ok(self.path.clone()) };
+        if let Err(source) = fs::rename(&temp, &self.path) {
             let _ = fs::remove_file(&temp);
             return Err(RegistryError::Io { action: "renaming into", path: shown, source });
         }
-        sync_dir(dir).map_err(io("syncing", dir))?;
-        if created {
+        sync_dir(&self.dir).map_err(io("syncing", &self.dir))?;
+        if self.created {
             sync_dir(&self.root).map_err(io("syncing", &self.root))?;
         }
-        Ok(path)
+        Ok(self.path.clone())
+    }
+}
+
+impl Drop for StagedCrate {
+    fn drop(&mut self) {
+        if let Some(temp) = self.temp.take() {
+            let _ = fs::remove_file(temp);
+        }
     }
 }
 

@@ -65,33 +65,36 @@ pub(crate) async fn publish(
     let _permit =
         state.uploads.acquire().await.map_err(|e| ApiError::internal("queueing an upload", &e))?;
     let upload = read_upload(body, state.max_upload).await?;
+    // Checked and written to disk (fsynced) before waiting for a turn to write.
     let shared = Arc::clone(&state);
-    let published = blocking("publishing", move || {
-        let state = shared;
+    let (manifest, description, staged) = blocking("storing the upload", move || {
         let metadata = &upload.metadata;
         let stem = format!("{}-{}", metadata.name, metadata.vers);
         let manifest = read_crate_bytes(&stem, &upload.crate_bytes).map_err(|source| {
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                format!(
-                    "{} {}: the .crate file is not valid: {source}",
-                    metadata.name, metadata.vers
-                ),
+                format!("{} {}: the .crate file is not valid: {source}", metadata.name, metadata.vers),
             )
         })?;
         check_agreement(metadata, &manifest)?;
-        state
+        let (name, vers) = manifest.validate().map_err(|e| from_registry("publishing", e))?;
+        let staged = shared
+            .store
+            .stage(&name, &vers, &upload.crate_bytes)
+            .map_err(|e| from_registry("storing the upload", e))?;
+        Ok((manifest, upload.metadata.description, staged))
+    })
+    .await?;
+    let turn = state.write_turn().await;
+    let shared = Arc::clone(&state);
+    let published = blocking("publishing", move || {
+        shared
             .database
-            .publish_upload(
-                &state.store,
-                &user,
-                &manifest,
-                metadata.description.as_deref(),
-                &upload.crate_bytes,
-            )
+            .publish_staged(&user, &manifest, description.as_deref(), staged)
             .map_err(|e| from_registry("publishing", e))
     })
     .await?;
+    drop(turn);
     state.changed();
     tracing::info!(krate = %published.name, vers = %published.vers, "published");
     Ok(Json(json!({
@@ -108,6 +111,7 @@ async fn set_yanked(
 ) -> Result<Json<Value>, ApiError> {
     let user = user(&state, &headers).await?;
     let context = if yanked { "yanking" } else { "unyanking" };
+    let turn = state.write_turn().await;
     let shared = Arc::clone(&state);
     let outcome = blocking(context, move || {
         shared
@@ -116,6 +120,7 @@ async fn set_yanked(
             .map_err(|e| from_registry(context, e))
     })
     .await?;
+    drop(turn);
     if outcome.changed {
         state.changed();
     }

@@ -41,6 +41,15 @@ pub const DEFAULT_MAX_UPLOAD: u32 = 10 * 1024 * 1024;
 const JOBS_PER_CHANGE: usize = 2;
 
 impl AppState {
+    /// A turn to write: on SQLite, waits for this process's other writes; on PostgreSQL,
+    /// which has row locks, nothing.
+    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.database {
+            Database::Sqlite(_) => Some(self.sqlite_writes.lock().await),
+            Database::Postgres(_) => None,
+        }
+    }
+
     fn changed(&self) {
         if let Some(wake) = &self.jobs_queued {
             wake(JOBS_PER_CHANGE);
@@ -69,6 +78,9 @@ pub struct AppState {
     /// wakes in-process workers that would otherwise wait for their next poll
     /// ([`queue_diesel::AnyStorage::wake_workers`]).
     pub jobs_queued: Option<Arc<dyn Fn(usize) + Send + Sync>>,
+    /// SQLite has one writer at a time, and its waiting writers poll with growing sleeps:
+    /// this process's writes take turns here instead, first come first served.
+    sqlite_writes: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -101,6 +113,7 @@ impl AppState {
             max_upload: DEFAULT_MAX_UPLOAD,
             uploads: tokio::sync::Semaphore::new(8),
             jobs_queued: None,
+            sqlite_writes: tokio::sync::Mutex::new(()),
         }
     }
 }
