@@ -16,7 +16,8 @@ pub const INDEX_QUEUE: &str = "index";
 
 /// What the index jobs run with: the index repository and the database.
 pub struct IndexContext {
-    repo: Mutex<IndexRepo>,
+    /// `None` when the git index is switched off.
+    repo: Option<Mutex<IndexRepo>>,
     database: Database,
     sparse: Option<SparseIndex>,
 }
@@ -30,7 +31,19 @@ impl std::fmt::Debug for IndexContext {
 impl IndexContext {
     /// A context over an opened index clone and a database pool.
     pub fn new(repo: IndexRepo, database: Database) -> IndexContext {
-        IndexContext { repo: Mutex::new(repo), database, sparse: None }
+        IndexContext { repo: Some(Mutex::new(repo)), database, sparse: None }
+    }
+
+    /// A context with the git index switched off: only the sparse index is written. The git
+    /// jobs still queued by publishes, yanks and unyanks complete at once without touching
+    /// anything, and [`reconcile`](crate::reconcile) checks the sparse index alone.
+    pub fn sparse_only(database: Database, sparse: SparseIndex) -> IndexContext {
+        IndexContext { repo: None, database, sparse: Some(sparse) }
+    }
+
+    /// Whether a git index is kept.
+    pub fn has_git_index(&self) -> bool {
+        self.repo.is_some()
     }
 
     /// Also keeps `sparse` in line with the database ([`SparseIndexJob`]).
@@ -49,10 +62,10 @@ impl IndexContext {
         &self.database
     }
 
-    /// Runs `f` with the index repository.
-    pub fn with_repo<T>(&self, f: impl FnOnce(&IndexRepo) -> T) -> T {
-        let repo = self.repo.lock().unwrap_or_else(|e| e.into_inner());
-        f(&repo)
+    /// Runs `f` with the index repository; `None` when the git index is switched off.
+    pub fn with_repo<T>(&self, f: impl FnOnce(&IndexRepo) -> T) -> Option<T> {
+        let repo = self.repo.as_ref()?.lock().unwrap_or_else(|e| e.into_inner());
+        Some(f(&repo))
     }
 
     /// What the database says `name`'s file must hold.
@@ -96,7 +109,9 @@ impl IndexContext {
         let applied = if edits.is_empty() {
             Applied::Unchanged
         } else {
-            self.with_repo(|repo| repo.apply_with_message(&edits, message))?
+            // No git index: nothing to bring in line.
+            self.with_repo(|repo| repo.apply_with_message(&edits, message))
+                .unwrap_or(Ok(Applied::Unchanged))?
         };
         Ok(CrateSync { applied, failed })
     }

@@ -108,7 +108,7 @@ fn expected_file(ctx: &IndexContext, name: CrateName) -> Result<Expected, Regist
 /// A crate that can't be checked is reported in [`Reconciliation::unchecked`] and does not
 /// stop the others from being checked and repaired.
 pub fn reconcile(ctx: &IndexContext, repair: bool) -> Result<Reconciliation, RegistryError> {
-    ctx.with_repo(|repo| repo.fetch())?;
+    ctx.with_repo(|repo| repo.fetch()).transpose()?;
     let mut differences = Vec::new();
     let mut unchecked = Vec::new();
     let mut edits = Vec::new();
@@ -140,13 +140,15 @@ pub fn reconcile(ctx: &IndexContext, repair: bool) -> Result<Reconciliation, Reg
         }
         let path = name.index_path();
         let actual_text = match ctx.with_repo(|repo| repo.read_file(&path)) {
-            Ok(text) => text,
-            Err(index_git::RepoError::NotUtf8 { .. }) => {
+            // The git index is switched off: the sparse index was all there is to check.
+            None => continue,
+            Some(Ok(text)) => text,
+            Some(Err(index_git::RepoError::NotUtf8 { .. })) => {
                 differences.push(Difference::Unreadable { path, error: "not UTF-8".into() });
                 edits.push(edit_to(name, real_name, lines));
                 continue;
             }
-            Err(err) => return Err(err.into()),
+            Some(Err(err)) => return Err(err.into()),
         };
         let found = match &actual_text {
             None if lines.is_empty() => continue,
@@ -200,7 +202,7 @@ pub fn reconcile(ctx: &IndexContext, repair: bool) -> Result<Reconciliation, Reg
             differences.push(Difference::WrongLine { krate: name.to_string(), vers: "*".into() });
         }
     }
-    for path in ctx.with_repo(|repo| repo.crate_paths())? {
+    for path in ctx.with_repo(|repo| repo.crate_paths()).transpose()?.unwrap_or_default() {
         if expected_paths.contains(&path) {
             continue;
         }
@@ -215,7 +217,7 @@ pub fn reconcile(ctx: &IndexContext, repair: bool) -> Result<Reconciliation, Reg
     let repair = if repair && !edits.is_empty() {
         let message =
             format!("Reconcile the index with the database ({} differences)", differences.len());
-        Some(ctx.with_repo(|repo| repo.apply_with_message(&edits, &message))?)
+        ctx.with_repo(|repo| repo.apply_with_message(&edits, &message)).transpose()?
     } else {
         None
     };

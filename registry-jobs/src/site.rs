@@ -31,6 +31,8 @@ pub struct Config {
     /// into the indexes' `config.json` as `api`, with `dl` pointing at its download
     /// endpoint. Without it `dl` points at the crate store's directory.
     pub public_url: Option<String>,
+    /// Whether a git index is kept besides the sparse one (default: yes).
+    pub git_index: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -45,6 +47,7 @@ impl std::fmt::Debug for Config {
             .field("index_branch", &self.index_branch)
             .field("sqlite_lease", &self.sqlite_lease)
             .field("public_url", &self.public_url)
+            .field("git_index", &self.git_index)
             .finish()
     }
 }
@@ -59,6 +62,7 @@ impl Config {
             index_branch: None,
             sqlite_lease: Duration::from_secs(60),
             public_url: None,
+            git_index: true,
         }
     }
 }
@@ -80,6 +84,8 @@ pub struct Site {
     pub index_branch: Option<String>,
     /// The indexes' `config.json`.
     pub index_config: IndexConfig,
+    /// Whether a git index is kept.
+    pub git_index: bool,
 }
 
 impl Site {
@@ -110,6 +116,7 @@ impl Site {
         };
         let index_url = match &config.index_url {
             Some(url) => url.clone(),
+            None if !config.git_index => String::new(),
             None => {
                 let path = data_dir.join("index.git");
                 if index_git::create_index(&path, "master", &index_config)
@@ -128,6 +135,7 @@ impl Site {
             index_url,
             index_branch: config.index_branch.clone(),
             index_config,
+            git_index: config.git_index,
         })
     }
 
@@ -138,6 +146,13 @@ impl Site {
 
     /// Opens (cloning on first use) the index and builds the jobs' context.
     pub fn index_context(&self) -> Result<Arc<IndexContext>> {
+        let sparse = SparseIndex::new(self.sparse_index_dir());
+        sparse
+            .write_config(&self.index_config)
+            .context("writing the sparse index's config.json")?;
+        if !self.git_index {
+            return Ok(Arc::new(IndexContext::sparse_only(self.database.clone(), sparse)));
+        }
         let clone = self.data_dir.join("index-clone");
         let first = !clone.join("HEAD").exists();
         if first {
@@ -160,10 +175,6 @@ impl Site {
         if first {
             tracing::info!("index cloned");
         }
-        let sparse = SparseIndex::new(self.sparse_index_dir());
-        sparse
-            .write_config(&self.index_config)
-            .context("writing the sparse index's config.json")?;
         Ok(Arc::new(IndexContext::new(repo, self.database.clone()).with_sparse_index(sparse)))
     }
 }

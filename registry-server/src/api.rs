@@ -73,7 +73,10 @@ pub(crate) async fn publish(
         let manifest = read_crate_bytes(&stem, &upload.crate_bytes).map_err(|source| {
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                format!("{} {}: the .crate file is not valid: {source}", metadata.name, metadata.vers),
+                format!(
+                    "{} {}: the .crate file is not valid: {source}",
+                    metadata.name, metadata.vers
+                ),
             )
         })?;
         check_agreement(metadata, &manifest)?;

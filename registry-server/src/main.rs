@@ -40,6 +40,11 @@ struct Cli {
     #[arg(long, env = "SQLITE_LEASE", default_value_t = 60, global = true,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     sqlite_lease: u64,
+    /// Keep a git index besides the sparse one (`--git-index false` switches it off: the
+    /// git jobs then complete without touching git, and `reconcile` checks the sparse index
+    /// alone).
+    #[arg(long, env = "GIT_INDEX", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    git_index: bool,
     /// Log format on standard error; filter with RUST_LOG (default: info).
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
@@ -106,6 +111,11 @@ enum TokenCommand {
 }
 
 impl Cli {
+    /// What the commands that touch only the database open: no git index is created.
+    fn database_config(&self) -> Config {
+        Config { git_index: false, ..self.config(None) }
+    }
+
     fn config(&self, public_url: Option<String>) -> Config {
         Config {
             data_dir: self.data_dir.clone(),
@@ -114,6 +124,7 @@ impl Cli {
             index_branch: self.index_branch.clone(),
             sqlite_lease: Duration::from_secs(self.sqlite_lease),
             public_url,
+            git_index: self.git_index,
         }
     }
 }
@@ -151,14 +162,14 @@ fn run(cli: &Cli) -> Result<()> {
     match &cli.command {
         None | Some(Command::Serve) => serve(cli),
         Some(Command::Migrate) => {
-            let site = Site::open(&cli.config(None), 2)?;
+            let site = Site::open(&cli.database_config(), 2)?;
             for version in site.migrate()? {
                 println!("applied migration {version}");
             }
             Ok(())
         }
         Some(Command::Token { command: TokenCommand::Create { login, name } }) => {
-            let site = Site::open(&cli.config(None), 2)?;
+            let site = Site::open(&cli.database_config(), 2)?;
             site.migrate()?;
             let token = site
                 .database

@@ -48,8 +48,13 @@ pub(crate) fn run(config: &Config) -> Result<ExitCode> {
             "the demo always uses the embedded default; DATABASE_URL and INDEX_URL are ignored"
         );
     }
-    let embedded =
-        Config { database_url: None, index_url: None, index_branch: None, ..config.clone() };
+    let embedded = Config {
+        database_url: None,
+        index_url: None,
+        index_branch: None,
+        git_index: true,
+        ..config.clone()
+    };
     let registry = Registry::open(&embedded, 4)?;
     registry.migrate()?;
     let samples_dir = registry.data_dir.join("samples");

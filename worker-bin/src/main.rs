@@ -42,6 +42,11 @@ pub(crate) struct Cli {
     /// indexes' `config.json` (`api`, and `dl` at its download endpoint).
     #[arg(long, env = "PUBLIC_URL", global = true)]
     pub(crate) public_url: Option<String>,
+    /// Keep a git index besides the sparse one (`--git-index false` switches it off: the
+    /// git jobs then complete without touching git, and `reconcile` checks the sparse index
+    /// alone).
+    #[arg(long, env = "GIT_INDEX", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub(crate) git_index: bool,
     /// Log format on standard error; filter with RUST_LOG (default: info).
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     pub(crate) log_format: LogFormat,
@@ -61,6 +66,7 @@ impl std::fmt::Debug for Cli {
             .field("index_branch", &self.index_branch)
             .field("sqlite_lease", &self.sqlite_lease)
             .field("public_url", &self.public_url)
+            .field("git_index", &self.git_index)
             .field("log_format", &self.log_format)
             .field("command", &self.command)
             .finish()
@@ -77,6 +83,7 @@ impl Cli {
             index_branch: self.index_branch.clone(),
             sqlite_lease: std::time::Duration::from_secs(self.sqlite_lease),
             public_url: self.public_url.clone(),
+            git_index: self.git_index,
         }
     }
 }

@@ -74,17 +74,20 @@ fn reconcile_reports_and_repairs_every_kind_of_difference() {
         pubtime: None,
         v: None,
     };
-    registry.ctx.with_repo(|repo| {
-        repo.apply(&[
-            Edit::Replace {
-                name: CrateName::new("kept").unwrap(),
-                lines: vec![line("kept", "1.0.0", true), line("kept", "2.0.0", false)],
-            },
-            Edit::Delete { name: CrateName::new("lost").unwrap() },
-            Edit::Put(line("stray", "0.1.0", false)),
-        ])
-        .unwrap()
-    });
+    registry
+        .ctx
+        .with_repo(|repo| {
+            repo.apply(&[
+                Edit::Replace {
+                    name: CrateName::new("kept").unwrap(),
+                    lines: vec![line("kept", "1.0.0", true), line("kept", "2.0.0", false)],
+                },
+                Edit::Delete { name: CrateName::new("lost").unwrap() },
+                Edit::Put(line("stray", "0.1.0", false)),
+            ])
+            .unwrap()
+        })
+        .expect("the git index is on");
     let found = reconcile(&registry.ctx, false).unwrap();
     let kinds: Vec<String> =
         found.differences.iter().map(|d| serde_json::to_string(d).unwrap()).collect();

@@ -325,3 +325,21 @@ fn a_private_registry_wants_a_token_for_the_index_and_downloads() {
     );
     assert_eq!(server.get("/api/v1/crates?q=sec", None).status(), StatusCode::FORBIDDEN);
 }
+
+#[test]
+fn with_the_git_index_switched_off_only_the_sparse_index_is_written() {
+    let server = Server::start(&["--git-index", "false"]);
+    let token = server.token("alice");
+    for vers in ["1.0.0", "1.1.0"] {
+        let (status, text) = publish(
+            &server,
+            Some(&token),
+            body(&metadata("plain", vers), &crate_file("plain", vers, "")),
+        );
+        assert_eq!(status, StatusCode::OK, "{text}");
+    }
+    let file = server.wait_for_index("pl/ai/plain", |t| t.contains("\"vers\":\"1.1.0\""));
+    assert_eq!(file.lines().count(), 2, "{file}");
+    assert!(!server.data_dir.join("index.git").exists(), "a git index was created");
+    assert!(!server.data_dir.join("index-clone").exists(), "a git index was cloned");
+}

@@ -18,7 +18,11 @@ fn servers_share_a_postgres_database_and_one_publishes_what_the_other_serves() {
 
     let publishing = Cargo::new(&format!("sparse+{}/index/", front.url));
     let alpha = publishing.write_crate("alpha", "0.1.0", "", "pub fn one() -> u32 {\n    1\n}\n");
-    let out = publishing.ok(&alpha, &["publish", "--registry", "local", "--allow-dirty", "--no-verify"], Some(&alice));
+    let out = publishing.ok(
+        &alpha,
+        &["publish", "--registry", "local", "--allow-dirty", "--no-verify"],
+        Some(&alice),
+    );
     assert!(out.contains("Published alpha v0.1.0"), "{out}");
 
     let building = Cargo::new(&format!("sparse+{}/index/", worker.url));
@@ -31,7 +35,8 @@ fn servers_share_a_postgres_database_and_one_publishes_what_the_other_serves() {
     let out = building.ok(&app, &["build"], None);
     assert!(out.contains("Downloaded alpha v0.1.0"), "{out}");
     // Downloaded from the building side's server: its config.json names it.
-    let config: serde_json::Value = worker.get("/index/config.json", None).json().expect("config.json");
+    let config: serde_json::Value =
+        worker.get("/index/config.json", None).json().expect("config.json");
     assert_eq!(config["dl"], serde_json::json!(format!("{}/api/v1/crates", worker.url)));
 
     // The token works on both: one database.

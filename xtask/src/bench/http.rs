@@ -93,7 +93,11 @@ fn token(binary: &Path, data_dir: &Path) -> Result<String> {
         .env_remove("DATABASE_URL")
         .output()
         .context("creating a token")?;
-    ensure!(output.status.success(), "token create failed: {}", String::from_utf8_lossy(&output.stderr));
+    ensure!(
+        output.status.success(),
+        "token create failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
@@ -128,7 +132,12 @@ fn client() -> Result<reqwest::blocking::Client> {
 }
 
 /// Sends one publish; its response time in milliseconds.
-fn publish(client: &reqwest::blocking::Client, url: &str, token: &str, body: Vec<u8>) -> Result<f64> {
+fn publish(
+    client: &reqwest::blocking::Client,
+    url: &str,
+    token: &str,
+    body: Vec<u8>,
+) -> Result<f64> {
     let started = Instant::now();
     let response = client
         .put(format!("{url}/api/v1/crates/new"))
@@ -141,7 +150,13 @@ fn publish(client: &reqwest::blocking::Client, url: &str, token: &str, body: Vec
     Ok(started.elapsed().as_secs_f64() * 1000.0)
 }
 
-fn publishers(server: &Server, token: &str, dir: &Path, publishers: usize, total: usize) -> Result<PublishRow> {
+fn publishers(
+    server: &Server,
+    token: &str,
+    dir: &Path,
+    publishers: usize,
+    total: usize,
+) -> Result<PublishRow> {
     let mut bodies: Vec<Vec<Vec<u8>>> = vec![Vec::new(); publishers];
     for i in 0..total {
         bodies[i % publishers].push(publish_body(dir, &format!("bench-p{publishers}-{i}"))?);
@@ -194,7 +209,11 @@ fn visible(server: &Server, token: &str, dir: &Path, samples: usize) -> Result<V
         times.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     times.sort_by(|a, b| a.total_cmp(b));
-    Ok(VisibleRow { samples: times.len(), p50_ms: percentile(&times, 50.0), p99_ms: percentile(&times, 99.0) })
+    Ok(VisibleRow {
+        samples: times.len(),
+        p50_ms: percentile(&times, 50.0),
+        p99_ms: percentile(&times, 99.0),
+    })
 }
 
 /// Runs the section: `total` publishes with 1 and with 8 publishers, then `samples`
