@@ -147,12 +147,13 @@ pub trait RegistryConnection: queue_diesel::JobConnection {
     #[doc(hidden)]
     fn remove_owner(&mut self, crate_id: i64, user_id: i64) -> QueryResult<()>;
     #[doc(hidden)]
-    fn search_crates(
-        &mut self,
-        pattern: &str,
-        limit: i64,
-    ) -> QueryResult<(Vec<(i64, String, Option<String>)>, i64)>;
+    fn search_crates(&mut self, pattern: &str, limit: i64) -> QueryResult<(Vec<CrateRow>, i64)>;
 }
+
+/// A crate found by a search: id, name, description (named by the sealed query methods;
+/// not part of the public API).
+#[allow(unreachable_pub)]
+pub type CrateRow = (i64, String, Option<String>);
 
 macro_rules! common_queries {
     () => {
@@ -280,7 +281,7 @@ macro_rules! common_queries {
             &mut self,
             pattern: &str,
             limit: i64,
-        ) -> QueryResult<(Vec<(i64, String, Option<String>)>, i64)> {
+        ) -> QueryResult<(Vec<CrateRow>, i64)> {
             let found = crates::table
                 .filter(crates::canonical_name.like(pattern).escape('\\'))
                 .order(crates::canonical_name.asc())
