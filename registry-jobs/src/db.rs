@@ -115,7 +115,7 @@ pub trait RegistryConnection: queue_diesel::JobConnection {
     #[doc(hidden)]
     fn find_crate(&mut self, canonical: &str) -> QueryResult<Option<(i64, String)>>;
     #[doc(hidden)]
-    fn insert_crate(&mut self, name: &str, canonical: &str) -> QueryResult<i64>;
+    fn insert_crate(&mut self, name: &str, canonical: &str) -> QueryResult<Option<i64>>;
     #[doc(hidden)]
     fn find_version(
         &mut self,
@@ -165,11 +165,15 @@ macro_rules! common_queries {
                 .optional()
         }
 
-        fn insert_crate(&mut self, name: &str, canonical: &str) -> QueryResult<i64> {
+        /// `None` when a crate with this canonical name exists (created concurrently).
+        fn insert_crate(&mut self, name: &str, canonical: &str) -> QueryResult<Option<i64>> {
             diesel::insert_into(crates::table)
                 .values((crates::name.eq(name), crates::canonical_name.eq(canonical)))
+                .on_conflict(crates::canonical_name)
+                .do_nothing()
                 .returning(crates::id)
                 .get_result(self)
+                .optional()
         }
 
         fn find_version(

@@ -96,23 +96,36 @@ fn record_version<C: RegistryConnection>(
     let num = vers.to_string();
     let num_no_build = without_build(&vers);
     conn.write_transaction(|conn| {
-        let crate_id = match conn.find_crate(&name.canonical())? {
-            Some((_, existing)) if existing != name.as_str() => {
-                return Err(RegistryError::NameClash { name: name.to_string(), existing });
-            }
-            Some((id, existing)) => {
-                if let Some((user, _)) = by {
-                    require_owner(conn, id, &existing, user)?;
+        let canonical = name.canonical();
+        let mut created = None;
+        let existing = match conn.find_crate(&canonical)? {
+            Some(found) => Some(found),
+            None => match conn.insert_crate(name.as_str(), &canonical)? {
+                Some(id) => {
+                    created = Some(id);
+                    None
                 }
-                id
-            }
-            None => {
-                let id = conn.insert_crate(name.as_str(), &name.canonical())?;
+                // A concurrent publish created it first (and committed: the insert waited).
+                None => conn.find_crate(&canonical)?,
+            },
+        };
+        let crate_id = match (created, existing) {
+            (Some(id), _) => {
                 if let Some((user, _)) = by {
                     conn.add_owner(id, user.id)?;
                 }
                 id
             }
+            (None, Some((_, existing))) if existing != name.as_str() => {
+                return Err(RegistryError::NameClash { name: name.to_string(), existing });
+            }
+            (None, Some((id, existing))) => {
+                if let Some((user, _)) = by {
+                    require_owner(conn, id, &existing, user)?;
+                }
+                id
+            }
+            (None, None) => return Err(RegistryError::UnknownCrate(name.to_string())),
         };
         if let Some(existing) = conn.find_version(crate_id, &num_no_build)? {
             return Err(RegistryError::VersionExists {
@@ -132,6 +145,18 @@ fn record_version<C: RegistryConnection>(
             links: request.links.as_deref(),
             rust_version: request.rust_version.as_deref(),
             pubtime: &pubtime,
+        })
+        .map_err(|err| match err {
+            // A concurrent publish of the same version committed first.
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            ) => RegistryError::VersionExists {
+                krate: name.to_string(),
+                vers: num.clone(),
+                existing: num.clone(),
+            },
+            other => RegistryError::Query(other),
         })?;
         if let Some((_, description)) = by {
             let description =

@@ -2,6 +2,7 @@
 //! remotes, real `.crate` files from `cargo package`.
 #![allow(clippy::unwrap_used)]
 
+mod accounts;
 mod bad_data;
 mod convergence;
 mod fixtures;
