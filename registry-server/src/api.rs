@@ -14,6 +14,9 @@ use crate::error::{from_registry, ApiError};
 use crate::upload::{check_agreement, read_upload};
 use crate::AppState;
 
+/// How long a publish body may take to arrive: a client can't hold an upload slot forever.
+const UPLOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Runs blocking database work off the async threads.
 pub(crate) async fn blocking<T: Send + 'static>(
     context: &'static str,
@@ -64,7 +67,14 @@ pub(crate) async fn publish(
     let user = user(&state, &headers).await?;
     let _permit =
         state.uploads.acquire().await.map_err(|e| ApiError::internal("queueing an upload", &e))?;
-    let upload = read_upload(body, state.max_upload).await?;
+    let upload = tokio::time::timeout(UPLOAD_TIMEOUT, read_upload(body, state.max_upload))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("the upload took longer than {} s", UPLOAD_TIMEOUT.as_secs()),
+            )
+        })??;
     // Checked and written to disk (fsynced) before waiting for a turn to write.
     let shared = Arc::clone(&state);
     let (manifest, description, staged) = blocking("storing the upload", move || {
