@@ -120,18 +120,7 @@ pub fn add_owners<C: RegistryConnection>(
     krate: &str,
     logins: &[String],
 ) -> Result<(), RegistryError> {
-    conn.write_transaction(|conn| {
-        let (id, real_name) = crate_id(conn, krate)?;
-        require_owner(conn, id, &real_name, by)?;
-        for login in logins {
-            validate_login(login)?;
-            let Some((user_id, _)) = conn.find_user(login)? else {
-                return Err(RegistryError::UnknownUser { login: login.clone() });
-            };
-            conn.add_owner(id, user_id)?;
-        }
-        Ok(())
-    })
+    change_owners(conn, by, krate, logins, true)
 }
 
 /// Removes owners from a crate, as `by`, who must own it. A crate keeps at least one owner.
@@ -141,6 +130,16 @@ pub fn remove_owners<C: RegistryConnection>(
     krate: &str,
     logins: &[String],
 ) -> Result<(), RegistryError> {
+    change_owners(conn, by, krate, logins, false)
+}
+
+fn change_owners<C: RegistryConnection>(
+    conn: &mut C,
+    by: &User,
+    krate: &str,
+    logins: &[String],
+    add: bool,
+) -> Result<(), RegistryError> {
     conn.write_transaction(|conn| {
         let (id, real_name) = crate_id(conn, krate)?;
         require_owner(conn, id, &real_name, by)?;
@@ -149,7 +148,11 @@ pub fn remove_owners<C: RegistryConnection>(
             let Some((user_id, _)) = conn.find_user(login)? else {
                 return Err(RegistryError::UnknownUser { login: login.clone() });
             };
-            conn.remove_owner(id, user_id)?;
+            if add {
+                conn.add_owner(id, user_id)?;
+            } else {
+                conn.remove_owner(id, user_id)?;
+            }
         }
         if conn.owners_of(id)?.is_empty() {
             return Err(RegistryError::LastOwner { krate: real_name });

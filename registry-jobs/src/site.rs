@@ -186,6 +186,35 @@ impl Site {
     }
 }
 
+/// Logs to standard error through [`redact::RedactingWriter`], filtered by `RUST_LOG`
+/// (default `info`), as human-readable lines or, with `json`, one JSON object per line.
+pub fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(|| redact::RedactingWriter(std::io::stderr()));
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Stops a runner: running jobs get `grace` to finish; those that don't will run again.
+pub fn stop_runner(running: queue_core::RunnerHandle, grace: Duration) {
+    tracing::info!("stopping the index workers: running jobs finish first");
+    let report = running.shutdown(grace);
+    if report.unfinished_workers > 0 {
+        tracing::warn!(
+            report.unfinished_workers,
+            "jobs still running after the grace period; they will run again"
+        );
+    }
+}
+
 /// Logs runner events through `tracing`.
 pub fn log_event(event: &Event) {
     match event {

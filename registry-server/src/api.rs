@@ -70,11 +70,11 @@ pub(crate) async fn publish(
     let upload = tokio::time::timeout(UPLOAD_TIMEOUT, read_upload(body, state.max_upload))
         .await
         .map_err(|_| {
-            ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                format!("the upload took longer than {} s", UPLOAD_TIMEOUT.as_secs()),
-            )
-        })??;
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the upload took longer than {} s", UPLOAD_TIMEOUT.as_secs()),
+        )
+    })??;
     // Checked and written to disk (fsynced) before waiting for a turn to write.
     let shared = Arc::clone(&state);
     let (manifest, description, staged) = blocking("storing the upload", move || {

@@ -129,26 +129,12 @@ impl Cli {
     }
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(|| redact::RedactingWriter(std::io::stderr()));
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-}
-
 /// How long running jobs get to finish at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    registry_jobs::site::init_logging(cli.log_format == LogFormat::Json);
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -250,14 +236,7 @@ fn serve(cli: &Cli) -> Result<()> {
     });
     runtime.shutdown_timeout(Duration::from_secs(5));
     if let Some(running) = running {
-        tracing::info!("stopping the index workers: running jobs finish first");
-        let report = running.shutdown(SHUTDOWN_GRACE);
-        if report.unfinished_workers > 0 {
-            tracing::warn!(
-                report.unfinished_workers,
-                "jobs still running after the grace period; they will run again"
-            );
-        }
+        registry_jobs::site::stop_runner(running, SHUTDOWN_GRACE);
     }
     served.context("serving")?;
     tracing::info!("stopped");

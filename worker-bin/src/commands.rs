@@ -183,14 +183,7 @@ fn run_worker(cli: &Cli, until_empty: bool, workers: usize) -> Result<ExitCode> 
     while !stop.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(100));
     }
-    tracing::info!("stopping: running jobs finish first");
-    let report = running.shutdown(SHUTDOWN_GRACE);
-    if report.unfinished_workers > 0 {
-        tracing::warn!(
-            report.unfinished_workers,
-            "jobs still running after the grace period; they will run again"
-        );
-    }
+    registry_jobs::site::stop_runner(running, SHUTDOWN_GRACE);
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -56,17 +56,9 @@ pub(crate) struct Cli {
 
 impl std::fmt::Debug for Cli {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        fn url(url: &Option<String>) -> Option<redact::Redacted<'_>> {
-            url.as_deref().map(redact::Redacted)
-        }
+        // The configuration's own Debug redacts the URLs.
         f.debug_struct("Cli")
-            .field("data_dir", &self.data_dir)
-            .field("database_url", &url(&self.database_url))
-            .field("index_url", &url(&self.index_url))
-            .field("index_branch", &self.index_branch)
-            .field("sqlite_lease", &self.sqlite_lease)
-            .field("public_url", &self.public_url)
-            .field("git_index", &self.git_index)
+            .field("config", &self.config())
             .field("log_format", &self.log_format)
             .field("command", &self.command)
             .finish()
@@ -166,23 +158,9 @@ pub(crate) enum JobsCommand {
     },
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(|| redact::RedactingWriter(std::io::stderr()));
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    registry_jobs::site::init_logging(cli.log_format == LogFormat::Json);
     match commands::run(cli) {
         Ok(code) => code,
         Err(err) => {
