@@ -111,6 +111,16 @@ pub enum RegistryError {
         /// The error.
         source: std::io::Error,
     },
+    /// Object storage failed.
+    #[error("{action} {url}: {reason}")]
+    Storage {
+        /// The object (or bucket) URL, credentials redacted.
+        url: String,
+        /// What was being done.
+        action: &'static str,
+        /// The store's error.
+        reason: String,
+    },
     /// A database query failed.
     #[error("database query failed: {0}")]
     Query(#[from] diesel::result::Error),

@@ -17,6 +17,7 @@
 //! [`RegistryConnection::run_migrations`].
 
 mod accounts;
+pub mod blobs;
 mod database;
 mod db;
 mod error;

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use index_git::{CrateName, DependencyKind, FeatureMap, IndexDependency};
 use sha2::{Digest as _, Sha256};
 
+use crate::blobs::{Bucket, CRATE_CACHE_CONTROL};
 use crate::db::RegistryConnection;
 use crate::error::RegistryError;
 use crate::metadata::PublishRequest;
@@ -132,10 +133,12 @@ pub enum PackageError {
     },
 }
 
-/// Where `.crate` files are kept for download: `{root}/{crate}/{version}.crate`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where `.crate` files are kept for download: `{root}/{crate}/{version}.crate` on the
+/// local file system, or `crates/{crate}/{version}.crate` in a [`Bucket`].
+#[derive(Debug, Clone)]
 pub struct CrateStore {
     root: PathBuf,
+    bucket: Option<Bucket>,
 }
 
 /// Tells concurrent writers of one process apart in temporary file names.
@@ -144,7 +147,43 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 impl CrateStore {
     /// A store in `root` (created on first write).
     pub fn new(root: impl Into<PathBuf>) -> CrateStore {
-        CrateStore { root: root.into() }
+        CrateStore { root: root.into(), bucket: None }
+    }
+
+    /// A store in `bucket`, under `crates/`.
+    pub fn in_bucket(bucket: Bucket) -> CrateStore {
+        CrateStore { root: PathBuf::new(), bucket: Some(bucket) }
+    }
+
+    /// The bucket, when the store is in one.
+    pub fn bucket(&self) -> Option<&Bucket> {
+        self.bucket.as_ref()
+    }
+
+    /// The key of a version's file in a bucket.
+    pub fn key_of(name: &CrateName, vers: &semver::Version) -> String {
+        format!("crates/{name}/{vers}.crate")
+    }
+
+    /// A version's stored file, or `None`.
+    pub fn read(
+        &self,
+        name: &CrateName,
+        vers: &semver::Version,
+    ) -> Result<Option<Vec<u8>>, RegistryError> {
+        if let Some(bucket) = &self.bucket {
+            return Ok(bucket.get(&CrateStore::key_of(name, vers))?.map(|o| o.bytes));
+        }
+        let path = self.path_of(name, vers);
+        match fs::read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(RegistryError::Io {
+                action: "reading",
+                path: path.display().to_string(),
+                source,
+            }),
+        }
     }
 
     /// The store's directory.
@@ -188,6 +227,19 @@ impl CrateStore {
         vers: &semver::Version,
         bytes: &[u8],
     ) -> Result<StagedCrate, RegistryError> {
+        if let Some(bucket) = &self.bucket {
+            return Ok(StagedCrate {
+                temp: None,
+                path: PathBuf::new(),
+                dir: PathBuf::new(),
+                root: PathBuf::new(),
+                created: false,
+                krate: name.to_string(),
+                vers: vers.to_string(),
+                bytes: bytes.to_vec(),
+                bucket: Some((bucket.clone(), CrateStore::key_of(name, vers))),
+            });
+        }
         let path = self.path_of(name, vers);
         let io = |action: &'static str, path: &Path| {
             let path = path.display().to_string();
@@ -223,6 +275,7 @@ impl CrateStore {
             krate: name.to_string(),
             vers: vers.to_string(),
             bytes: bytes.to_vec(),
+            bucket: None,
         })
     }
 }
@@ -239,6 +292,8 @@ pub struct StagedCrate {
     krate: String,
     vers: String,
     bytes: Vec<u8>,
+    /// In a bucket: nothing is written until the commit, one `PUT`.
+    bucket: Option<(Bucket, String)>,
 }
 
 impl StagedCrate {
@@ -247,6 +302,22 @@ impl StagedCrate {
     /// ([`RegistryError::VersionExists`]), and so is any error reading what is stored other
     /// than "not found".
     pub fn commit(mut self) -> Result<PathBuf, RegistryError> {
+        if let Some((bucket, key)) = self.bucket.take() {
+            // Inside the version's transaction: a concurrent publish of the same version
+            // waits on its row, so this read-then-write is not raced.
+            match bucket.get(&key)? {
+                Some(existing) if existing.bytes == self.bytes => {}
+                Some(_) => {
+                    return Err(RegistryError::VersionExists {
+                        krate: self.krate.clone(),
+                        vers: self.vers.clone(),
+                        existing: format!("{} (a different file is stored)", self.vers),
+                    })
+                }
+                None => bucket.put(&key, std::mem::take(&mut self.bytes), CRATE_CACHE_CONTROL)?,
+            }
+            return Ok(PathBuf::from(key));
+        }
         let shown = self.path.display().to_string();
         let io = |action: &'static str, path: &Path| {
             let path = path.display().to_string();

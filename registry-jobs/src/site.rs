@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::blobs::Bucket;
 use crate::{CrateStore, Database, IndexContext, SparseIndex};
 use anyhow::{Context as _, Result};
 use index_git::{IndexConfig, IndexRepo, RepoConfig};
@@ -27,9 +28,16 @@ pub struct Config {
     pub index_branch: Option<String>,
     /// SQLite: how long a claim lasts unless extended.
     pub sqlite_lease: Duration,
-    /// The registry server's public URL (`http://host:port`), when there is one: written
-    /// into the indexes' `config.json` as `api`, with `dl` pointing at its download
-    /// endpoint. Without it `dl` points at the crate store's directory.
+    /// The registry server's URL (`http://host:port`), when there is one: written into the
+    /// indexes' `config.json` as `api`, and `dl` points at its download endpoint unless
+    /// `public_url` is set. Without either, `dl` points at the crate store's directory.
+    pub api_url: Option<String>,
+    /// Where the crate store and the sparse index live: `s3://bucket/prefix` (see
+    /// [`Bucket::open`]); the data directory when `None`.
+    pub storage_url: Option<String>,
+    /// Where the storage is readable by cargo directly (the bucket's HTTP URL, or a CDN in
+    /// front of it): `dl` becomes `{public_url}/crates/{crate}/{version}.crate` and the
+    /// sparse index is at `{public_url}/index/`.
     pub public_url: Option<String>,
     /// Whether a git index is kept besides the sparse one (default: yes).
     pub git_index: bool,
@@ -46,6 +54,8 @@ impl std::fmt::Debug for Config {
             .field("index_url", &url(&self.index_url))
             .field("index_branch", &self.index_branch)
             .field("sqlite_lease", &self.sqlite_lease)
+            .field("api_url", &self.api_url)
+            .field("storage_url", &self.storage_url.as_deref().map(redact::Redacted))
             .field("public_url", &self.public_url)
             .field("git_index", &self.git_index)
             .finish()
@@ -61,6 +71,8 @@ impl Config {
             index_url: None,
             index_branch: None,
             sqlite_lease: Duration::from_secs(60),
+            api_url: None,
+            storage_url: None,
             public_url: None,
             git_index: true,
         }
@@ -78,6 +90,8 @@ pub struct Site {
     pub database: Database,
     /// The `.crate` files.
     pub store: CrateStore,
+    /// The sparse index.
+    pub sparse: SparseIndex,
     /// The git index's URL.
     pub index_url: String,
     /// The git index's branch, if configured.
@@ -106,14 +120,28 @@ impl Site {
         let storage = AnyStorage::open(&parsed, &options)
             .with_context(|| format!("opening database {}", redact::Redacted(&url)))?;
         let database = Database::of_storage(&storage);
-        let store = CrateStore::new(data_dir.join("crates"));
-        let index_config = match &config.public_url {
-            Some(public) => {
-                let public = public.trim_end_matches('/');
-                IndexConfig { dl: format!("{public}/api/v1/crates"), api: Some(public.to_owned()) }
+        let (store, sparse) = match &config.storage_url {
+            Some(url) => {
+                let bucket = Bucket::open(url)?;
+                (CrateStore::in_bucket(bucket.clone()), SparseIndex::in_bucket(bucket))
             }
-            None => IndexConfig { dl: store.dl_template(), api: None },
+            None => (
+                CrateStore::new(data_dir.join("crates")),
+                SparseIndex::new(data_dir.join("sparse-index")),
+            ),
         };
+        let api = config.api_url.as_deref().map(|u| u.trim_end_matches('/').to_owned());
+        let dl = match (&config.public_url, &api) {
+            (Some(public), _) => {
+                format!("{}/crates/{{crate}}/{{version}}.crate", public.trim_end_matches('/'))
+            }
+            (None, Some(api)) => format!("{api}/api/v1/crates"),
+            (None, None) if config.storage_url.is_some() => anyhow::bail!(
+                "with STORAGE_URL, set API_URL (the server's URL) or PUBLIC_URL (the bucket's) so that config.json can say where cargo downloads from"
+            ),
+            (None, None) => store.dl_template(),
+        };
+        let index_config = IndexConfig { dl, api };
         let index_url = match &config.index_url {
             Some(url) => url.clone(),
             None if !config.git_index => String::new(),
@@ -132,6 +160,7 @@ impl Site {
             storage: Arc::new(storage),
             database,
             store,
+            sparse,
             index_url,
             index_branch: config.index_branch.clone(),
             index_config,
@@ -146,7 +175,7 @@ impl Site {
 
     /// Opens (cloning on first use) the index and builds the jobs' context.
     pub fn index_context(&self) -> Result<Arc<IndexContext>> {
-        let sparse = SparseIndex::new(self.sparse_index_dir());
+        let sparse = self.sparse.clone();
         sparse
             .write_config(&self.index_config)
             .context("writing the sparse index's config.json")?;
@@ -176,13 +205,6 @@ impl Site {
             tracing::info!("index cloned");
         }
         Ok(Arc::new(IndexContext::new(repo, self.database.clone()).with_sparse_index(sparse)))
-    }
-}
-
-impl Site {
-    /// Where the sparse index is written: `DATA_DIR/sparse-index`.
-    pub fn sparse_index_dir(&self) -> PathBuf {
-        self.data_dir.join("sparse-index")
     }
 }
 

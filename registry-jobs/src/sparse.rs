@@ -12,6 +12,7 @@ use index_git::{CrateName, IndexConfig, IndexFile};
 use queue_core::Job;
 use serde::{Deserialize, Serialize};
 
+use crate::blobs::{Bucket, Object, INDEX_CACHE_CONTROL};
 use crate::error::RegistryError;
 use crate::jobs::IndexContext;
 
@@ -22,15 +23,43 @@ pub const SPARSE_QUEUE: &str = "sparse-index";
 /// A sparse index directory. Every write is atomic: a temporary file in the same directory,
 /// `fsync`ed, renamed over the old one, and the directory `fsync`ed; a reader sees the old
 /// file or the new one, never a part.
+///
+/// In a [`Bucket`] it is the objects under `index/`, each write one `PUT` of the whole
+/// file with [`INDEX_CACHE_CONTROL`].
 #[derive(Debug, Clone)]
 pub struct SparseIndex {
     root: PathBuf,
+    bucket: Option<Bucket>,
 }
 
 impl SparseIndex {
     /// The sparse index in `root` (created on the first write).
     pub fn new(root: impl Into<PathBuf>) -> SparseIndex {
-        SparseIndex { root: root.into() }
+        SparseIndex { root: root.into(), bucket: None }
+    }
+
+    /// The sparse index in `bucket`, under `index/`.
+    pub fn in_bucket(bucket: Bucket) -> SparseIndex {
+        SparseIndex { root: PathBuf::new(), bucket: Some(bucket) }
+    }
+
+    /// A file of the index by its path (`config.json`, `se/rd/serde`), with when it was
+    /// last written; `None` when there is none. The caller checks the path is one of the
+    /// layout's.
+    pub fn read_path(&self, relative: &str) -> Result<Option<Object>, RegistryError> {
+        if let Some(bucket) = &self.bucket {
+            return bucket.get(&format!("index/{relative}"));
+        }
+        let path = self.root.join(relative);
+        let read = fs::read(&path).and_then(|bytes| {
+            let modified = fs::metadata(&path)?.modified().ok();
+            Ok(Object { bytes, modified })
+        });
+        match read {
+            Ok(object) => Ok(Some(object)),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(io_error("reading", &path, source)),
+        }
     }
 
     /// The directory.
@@ -61,6 +90,11 @@ impl SparseIndex {
 
     /// The text of `name`'s file, if there is one.
     pub fn read_crate(&self, name: &CrateName) -> Result<Option<String>, RegistryError> {
+        if self.bucket.is_some() {
+            return Ok(self
+                .read_path(&name.index_path())?
+                .map(|o| String::from_utf8_lossy(&o.bytes).into_owned()));
+        }
         let path = self.root.join(name.index_path());
         match fs::read_to_string(&path) {
             Ok(text) => Ok(Some(text)),
@@ -70,6 +104,18 @@ impl SparseIndex {
     }
 
     fn put(&self, relative: &str, text: Option<&str>) -> Result<bool, RegistryError> {
+        if let Some(bucket) = &self.bucket {
+            let key = format!("index/{relative}");
+            let current = bucket.get(&key)?.map(|o| o.bytes);
+            if current.as_deref() == text.map(str::as_bytes) {
+                return Ok(false);
+            }
+            match text {
+                Some(text) => bucket.put(&key, text.as_bytes().to_vec(), INDEX_CACHE_CONTROL)?,
+                None => bucket.delete(&key)?,
+            }
+            return Ok(true);
+        }
         let path = self.root.join(relative);
         let store_err = |path: &Path| {
             let path = path.to_owned();

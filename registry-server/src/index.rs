@@ -10,8 +10,8 @@ use axum::response::{IntoResponse, Response};
 use index_git::CrateName;
 use sha2::{Digest as _, Sha256};
 
-use crate::api::user;
-use crate::error::ApiError;
+use crate::api::{blocking, user};
+use crate::error::{from_registry, ApiError};
 use crate::AppState;
 
 /// With `auth-required`, a request without a token gets 401 (cargo then retries with its
@@ -62,18 +62,15 @@ pub(crate) async fn file(
             name.index_path()
         )));
     }
-    let full = state.sparse_root.join(&path);
-    let read = async {
-        let bytes = tokio::fs::read(&full).await?;
-        let modified = tokio::fs::metadata(&full).await?.modified().ok();
-        Ok::<_, std::io::Error>((bytes, modified))
-    };
-    match read.await {
-        Ok((bytes, modified)) => Ok(validated(&headers, bytes, modified, "text/plain")),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            Err(ApiError::not_found(format!("crate {name} does not exist")))
-        }
-        Err(err) => Err(ApiError::internal("reading the sparse index", &err)),
+    let shared = Arc::clone(&state);
+    let relative = path.clone();
+    let read = blocking("reading the sparse index", move || {
+        shared.sparse.read_path(&relative).map_err(|e| from_registry("reading the sparse index", e))
+    })
+    .await?;
+    match read {
+        Some(object) => Ok(validated(&headers, object.bytes, object.modified, "text/plain")),
+        None => Err(ApiError::not_found(format!("crate {name} does not exist"))),
     }
 }
 
@@ -126,7 +123,10 @@ fn validated(
         out.insert(header::LAST_MODIFIED, value);
     }
     // Cached, but checked again on every use: an index file changes with each publish.
-    out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    out.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(registry_jobs::blobs::INDEX_CACHE_CONTROL),
+    );
     response
 }
 
@@ -140,20 +140,18 @@ pub(crate) async fn download(
     let missing = || ApiError::not_found(format!("{name} {version} does not exist"));
     let crate_name = CrateName::new(&name).map_err(|_| missing())?;
     let vers = semver::Version::parse(&version).map_err(|_| missing())?;
-    let path = state.store.path_of(&crate_name, &vers);
-    match tokio::fs::read(&path).await {
-        Ok(bytes) => {
-            let mut response = bytes.into_response();
-            let out = response.headers_mut();
-            out.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/gzip"));
-            // A version's file never changes.
-            out.insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=31536000, immutable"),
-            );
-            Ok(response)
-        }
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(missing()),
-        Err(err) => Err(ApiError::internal("reading a .crate file", &err)),
-    }
+    let shared = Arc::clone(&state);
+    let read = blocking("reading a .crate file", move || {
+        shared.store.read(&crate_name, &vers).map_err(|e| from_registry("reading a .crate file", e))
+    })
+    .await?;
+    let Some(bytes) = read else { return Err(missing()) };
+    let mut response = bytes.into_response();
+    let out = response.headers_mut();
+    out.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/gzip"));
+    out.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(registry_jobs::blobs::CRATE_CACHE_CONTROL),
+    );
+    Ok(response)
 }

@@ -23,13 +23,12 @@ mod error;
 mod index;
 pub mod upload;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::routing::{delete, get, put};
 use axum::Router;
 use index_git::IndexConfig;
-use registry_jobs::{CrateStore, Database};
+use registry_jobs::{CrateStore, Database, SparseIndex};
 
 pub use error::{from_registry, ApiError};
 
@@ -63,8 +62,8 @@ pub struct AppState {
     pub database: Database,
     /// Where `.crate` files are kept.
     pub store: CrateStore,
-    /// The directory the sparse-index jobs write.
-    pub sparse_root: PathBuf,
+    /// The sparse index the jobs write.
+    pub sparse: SparseIndex,
     /// `config.json` as served (`auth-required` is added when set).
     pub index_config: IndexConfig,
     /// Whether the index and downloads need a token too (a private registry).
@@ -88,7 +87,7 @@ impl std::fmt::Debug for AppState {
         f.debug_struct("AppState")
             .field("database", &self.database)
             .field("store", &self.store)
-            .field("sparse_root", &self.sparse_root)
+            .field("sparse", &self.sparse)
             .field("auth_required", &self.auth_required)
             .field("max_upload", &self.max_upload)
             .finish_non_exhaustive()
@@ -101,13 +100,13 @@ impl AppState {
     pub fn new(
         database: Database,
         store: CrateStore,
-        sparse_root: PathBuf,
+        sparse: SparseIndex,
         index_config: IndexConfig,
     ) -> AppState {
         AppState {
             database,
             store,
-            sparse_root,
+            sparse,
             index_config,
             auth_required: false,
             max_upload: DEFAULT_MAX_UPLOAD,
@@ -136,9 +135,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// The `.cargo/config.toml` lines that point cargo at a server at `public_url`, as the
-/// registry `name`.
-pub fn cargo_config(name: &str, public_url: &str) -> String {
-    let base = public_url.trim_end_matches('/');
-    format!("[registries.{name}]\nindex = \"sparse+{base}/index/\"\n")
+/// The `.cargo/config.toml` lines that point cargo at the sparse index at `index_url`
+/// (`http://host/index/`), as the registry `name`.
+pub fn cargo_config(name: &str, index_url: &str) -> String {
+    format!("[registries.{name}]\nindex = \"sparse+{index_url}\"\n")
 }

@@ -45,6 +45,14 @@ struct Cli {
     /// alone).
     #[arg(long, env = "GIT_INDEX", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     git_index: bool,
+    /// Where the crate store and the sparse index live: `s3://bucket/prefix` (credentials
+    /// and endpoint from AWS_* variables); default: the data directory.
+    #[arg(long = "storage", env = "STORAGE_URL", global = true, hide_env_values = true)]
+    storage_url: Option<String>,
+    /// Where cargo reads the storage directly (the bucket's HTTP URL or a CDN in front of
+    /// it): `dl` and the sparse index's base. Without it this server serves both.
+    #[arg(long, env = "PUBLIC_URL", global = true)]
+    public_url: Option<String>,
     /// Log format on standard error; filter with RUST_LOG (default: info).
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
@@ -60,9 +68,9 @@ struct ServeArgs {
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// The URL cargo reaches this server at (default: http://LISTEN). Written into the
-    /// indexes' config.json.
-    #[arg(long, env = "PUBLIC_URL")]
-    public_url: Option<String>,
+    /// indexes' config.json as `api`.
+    #[arg(long, env = "API_URL")]
+    api_url: Option<String>,
     /// Require a token for the index and downloads too (a private registry; cargo ≥ 1.74).
     #[arg(long, env = "AUTH_REQUIRED")]
     auth_required: bool,
@@ -116,14 +124,16 @@ impl Cli {
         Config { git_index: false, ..self.config(None) }
     }
 
-    fn config(&self, public_url: Option<String>) -> Config {
+    fn config(&self, api_url: Option<String>) -> Config {
         Config {
             data_dir: self.data_dir.clone(),
             database_url: self.database_url.clone(),
             index_url: self.index_url.clone(),
             index_branch: self.index_branch.clone(),
             sqlite_lease: Duration::from_secs(self.sqlite_lease),
-            public_url,
+            api_url,
+            storage_url: self.storage_url.clone(),
+            public_url: self.public_url.clone(),
             git_index: self.git_index,
         }
     }
@@ -177,14 +187,14 @@ fn serve(cli: &Cli) -> Result<()> {
         .with_context(|| format!("listening on {}", args.listen))?;
     listener.set_nonblocking(true).context("making the listener non-blocking")?;
     let addr = listener.local_addr().context("reading the listening address")?;
-    let public_url = args
-        .public_url
+    let api_url = args
+        .api_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"))
         .trim_end_matches('/')
         .to_owned();
     let workers = usize::from(args.workers);
-    let site = Site::open(&cli.config(Some(public_url.clone())), 8 + workers as u32)?;
+    let site = Site::open(&cli.config(Some(api_url.clone())), 8 + workers as u32)?;
     let applied = site.migrate()?;
     if !applied.is_empty() {
         tracing::info!(?applied, "applied migrations");
@@ -202,7 +212,7 @@ fn serve(cli: &Cli) -> Result<()> {
     let mut state = AppState::new(
         site.database.clone(),
         site.store.clone(),
-        site.sparse_index_dir(),
+        site.sparse.clone(),
         site.index_config.clone(),
     );
     state.auth_required = args.auth_required;
@@ -218,7 +228,11 @@ fn serve(cli: &Cli) -> Result<()> {
     println!();
     println!("Point cargo at it in .cargo/config.toml:");
     println!();
-    print!("{}", cargo_config("local", &public_url));
+    let index_base = match &cli.public_url {
+        Some(public) => format!("{}/index/", public.trim_end_matches('/')),
+        None => format!("{api_url}/index/"),
+    };
+    print!("{}", cargo_config("local", &index_base));
     println!();
     println!("Create a token with `registry-server token create YOUR-LOGIN` (same --data-dir),");
     println!("then `cargo login --registry local` and `cargo publish --registry local`.");

@@ -38,8 +38,16 @@ pub(crate) struct Cli {
     #[arg(long, env = "SQLITE_LEASE", default_value_t = 60, global = true,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub(crate) sqlite_lease: u64,
-    /// The registry server's public URL, when one serves this registry: written into the
-    /// indexes' `config.json` (`api`, and `dl` at its download endpoint).
+    /// The registry server's URL, when one serves this registry: written into the indexes'
+    /// `config.json` (`api`, and `dl` at its download endpoint unless --public-url).
+    #[arg(long, env = "API_URL", global = true)]
+    pub(crate) api_url: Option<String>,
+    /// Where the crate store and the sparse index live: `s3://bucket/prefix` (credentials
+    /// and endpoint from AWS_* variables); default: the data directory.
+    #[arg(long = "storage", env = "STORAGE_URL", global = true, hide_env_values = true)]
+    pub(crate) storage_url: Option<String>,
+    /// Where cargo reads the storage directly (the bucket's HTTP URL or a CDN in front of
+    /// it): `dl` and the sparse index's base in config.json.
     #[arg(long, env = "PUBLIC_URL", global = true)]
     pub(crate) public_url: Option<String>,
     /// Keep a git index besides the sparse one (`--git-index false` switches it off: the
@@ -74,6 +82,8 @@ impl Cli {
             index_url: self.index_url.clone(),
             index_branch: self.index_branch.clone(),
             sqlite_lease: std::time::Duration::from_secs(self.sqlite_lease),
+            api_url: self.api_url.clone(),
+            storage_url: self.storage_url.clone(),
             public_url: self.public_url.clone(),
             git_index: self.git_index,
         }
