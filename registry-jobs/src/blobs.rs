@@ -62,8 +62,15 @@ impl Bucket {
                 if bucket.is_empty() {
                     return Err(invalid("expected s3://BUCKET/PREFIX".into()));
                 }
+                // A request waits on this: a few quick retries, then a clear error.
+                let retry = object_store::RetryConfig {
+                    max_retries: 3,
+                    retry_timeout: std::time::Duration::from_secs(15),
+                    ..object_store::RetryConfig::default()
+                };
                 let store = object_store::aws::AmazonS3Builder::from_env()
                     .with_bucket_name(bucket)
+                    .with_retry(retry)
                     .build()
                     .map_err(|e| invalid(e.to_string()))?;
                 (Arc::new(store), ObjectPath::from(parsed.path().trim_matches('/')))

@@ -136,9 +136,8 @@ impl Site {
                 format!("{}/crates/{{crate}}/{{version}}.crate", public.trim_end_matches('/'))
             }
             (None, Some(api)) => format!("{api}/api/v1/crates"),
-            (None, None) if config.storage_url.is_some() => anyhow::bail!(
-                "with STORAGE_URL, set API_URL (the server's URL) or PUBLIC_URL (the bucket's) so that config.json can say where cargo downloads from"
-            ),
+            // Refused by `index_context`, the one place that writes config.json.
+            (None, None) if config.storage_url.is_some() => String::new(),
             (None, None) => store.dl_template(),
         };
         let index_config = IndexConfig { dl, api };
@@ -175,6 +174,10 @@ impl Site {
 
     /// Opens (cloning on first use) the index and builds the jobs' context.
     pub fn index_context(&self) -> Result<Arc<IndexContext>> {
+        anyhow::ensure!(
+            !self.index_config.dl.is_empty(),
+            "with STORAGE_URL, set API_URL (the server's URL) or PUBLIC_URL (the bucket's) so that config.json can say where cargo downloads from"
+        );
         let sparse = self.sparse.clone();
         sparse
             .write_config(&self.index_config)

@@ -86,6 +86,15 @@ pub fn from_registry(context: &str, err: RegistryError) -> ApiError {
             StatusCode::NOT_FOUND
         }
         E::NotOwner { .. } => StatusCode::FORBIDDEN,
+        E::Storage { .. } => {
+            tracing::error!(error = %redact::redact(&err.to_string()), "{context}");
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the registry's file storage is unavailable while {context}; nothing was recorded; try again shortly"
+                ),
+            );
+        }
         E::Pool(_) => {
             tracing::error!(error = %redact::redact(&err.to_string()), "{context}");
             return ApiError::new(

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::support::{client, Server};
 
 /// A `.crate` archive with a manifest for `name` `vers` and `manifest_tail`.
-fn crate_file(name: &str, vers: &str, manifest_tail: &str) -> Vec<u8> {
+pub(crate) fn crate_file(name: &str, vers: &str, manifest_tail: &str) -> Vec<u8> {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("x.crate");
     let manifest = format!(
@@ -27,11 +27,11 @@ fn crate_file(name: &str, vers: &str, manifest_tail: &str) -> Vec<u8> {
     std::fs::read(&path).expect("reading the archive")
 }
 
-fn metadata(name: &str, vers: &str) -> Value {
+pub(crate) fn metadata(name: &str, vers: &str) -> Value {
     json!({ "name": name, "vers": vers, "deps": [], "features": {}, "description": "crafted", "links": null })
 }
 
-fn body(metadata: &Value, crate_bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn body(metadata: &Value, crate_bytes: &[u8]) -> Vec<u8> {
     let json = serde_json::to_vec(metadata).expect("json");
     let mut body = Vec::new();
     body.extend_from_slice(&(json.len() as u32).to_le_bytes());
@@ -41,7 +41,7 @@ fn body(metadata: &Value, crate_bytes: &[u8]) -> Vec<u8> {
     body
 }
 
-fn publish(server: &Server, token: Option<&str>, body: Vec<u8>) -> (StatusCode, String) {
+pub(crate) fn publish(server: &Server, token: Option<&str>, body: Vec<u8>) -> (StatusCode, String) {
     let mut request = client().put(format!("{}/api/v1/crates/new", server.url)).body(body);
     if let Some(token) = token {
         request = request.header("Authorization", token);

@@ -3,4 +3,5 @@
 mod cargo_flow;
 mod http_api;
 mod pg_shared;
+mod s3;
 mod support;

@@ -214,3 +214,104 @@ impl Cargo {
         text
     }
 }
+
+/// A real S3-compatible server (moto, `python3 -m moto.server`; `.ci/run` installs it) on
+/// a free port, with one bucket; killed on drop.
+pub(crate) struct S3Server {
+    child: Option<Child>,
+    pub(crate) port: u16,
+    pub(crate) bucket: String,
+}
+
+impl S3Server {
+    pub(crate) fn start() -> S3Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut server = S3Server { child: None, port, bucket: "registry".into() };
+        server.restart();
+        server
+    }
+
+    /// Starts (again) the server process and creates the bucket (its data is in memory).
+    pub(crate) fn restart(&mut self) {
+        let child = Command::new("python3")
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &self.port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting moto's S3 server: install it with `pip install 'moto[server]'`");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto's S3 server did not start; is moto installed (`pip install 'moto[server]'`)?"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let created = client()
+            .put(format!("{}/{}", self.endpoint(), self.bucket))
+            .send()
+            .expect("creating the bucket");
+        assert!(created.status().is_success(), "creating the bucket: {}", created.status());
+        // Anyone may read, as a public registry's bucket is set up; only the server writes.
+        let policy = serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": ["s3:GetObject"],
+                "Resource": [format!("arn:aws:s3:::{}/*", self.bucket)],
+            }],
+        });
+        let set = client()
+            .put(format!("{}/{}?policy", self.endpoint(), self.bucket))
+            .header("Content-Type", "application/json")
+            .body(policy.to_string())
+            .send()
+            .expect("setting the bucket policy");
+        assert!(set.status().is_success(), "setting the bucket policy: {}", set.status());
+    }
+
+    /// Kills the server process: every request to it fails from now on.
+    pub(crate) fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub(crate) fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The environment that points a server at the bucket under `prefix`.
+    pub(crate) fn env(&self, prefix: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("STORAGE_URL", format!("s3://{}/{prefix}", self.bucket)),
+            ("AWS_ENDPOINT", self.endpoint()),
+            ("AWS_ALLOW_HTTP", "true".into()),
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+            ("AWS_REGION", "us-east-1".into()),
+        ]
+    }
+
+    /// An object as anyone reads it over HTTP, path-style.
+    pub(crate) fn object(&self, key: &str) -> Option<Vec<u8>> {
+        let response =
+            client().get(format!("{}/{}/{key}", self.endpoint(), self.bucket)).send().ok()?;
+        response
+            .status()
+            .is_success()
+            .then(|| response.bytes().map(|b| b.to_vec()).unwrap_or_default())
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

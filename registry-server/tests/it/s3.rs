@@ -1,0 +1,147 @@
+//! The crate store and the sparse index in a real S3-compatible server.
+
+use reqwest::StatusCode;
+
+use crate::http_api::{body, crate_file, metadata, publish};
+use crate::support::{client, Cargo, S3Server, Server};
+
+fn env<'a>(pairs: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    pairs.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+const DEP_ON_ALPHA: &str =
+    "\n[dependencies]\nalpha = { version = \"0.1\", registry = \"local\" }\n";
+
+#[test]
+fn cargo_publishes_into_the_bucket_and_builds_through_the_proxying_server() {
+    let s3 = S3Server::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let vars = s3.env("reg");
+    let server = Server::start_in(&dir.path().join("data"), &[], &env(&vars));
+    let alice = server.token("alice");
+    let cargo = Cargo::new(&format!("sparse+{}/index/", server.url));
+
+    let alpha = cargo.write_crate("alpha", "0.1.0", "", "pub fn one() -> u32 {\n    1\n}\n");
+    cargo.ok(
+        &alpha,
+        &["publish", "--registry", "local", "--allow-dirty", "--no-verify"],
+        Some(&alice),
+    );
+    // Both the .crate and the index file are objects in the bucket, and nothing on disk.
+    let stored = s3.object("reg/crates/alpha/0.1.0.crate").expect("the .crate object");
+    assert_eq!(&stored[..2], &[0x1f, 0x8b], "a gzip stream");
+    let index = s3.object("reg/index/al/ph/alpha").expect("the index object");
+    assert!(String::from_utf8_lossy(&index).contains("\"vers\":\"0.1.0\""));
+    assert!(!dir.path().join("data/crates").exists());
+    assert!(!dir.path().join("data/sparse-index").exists());
+
+    let app = cargo.write_crate(
+        "app",
+        "0.1.0",
+        DEP_ON_ALPHA,
+        "pub fn two() -> u32 {\n    alpha::one() * 2\n}\n",
+    );
+    let out = cargo.ok(&app, &["build"], None);
+    assert!(out.contains("Downloaded alpha v0.1.0"), "{out}");
+
+    cargo.ok(&app, &["yank", "--registry", "local", "alpha", "--version", "0.1.0"], Some(&alice));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let text = String::from_utf8_lossy(&s3.object("reg/index/al/ph/alpha").unwrap_or_default())
+            .into_owned();
+        if text.contains("\"yanked\":true") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the index object never showed the yank: {text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn with_a_public_url_cargo_reads_the_index_and_downloads_from_the_bucket() {
+    let s3 = S3Server::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut vars = s3.env("pub");
+    let public = format!("{}/{}/pub", s3.endpoint(), s3.bucket);
+    vars.push(("PUBLIC_URL", public.clone()));
+    let server = Server::start_in(&dir.path().join("data"), &[], &env(&vars));
+    let alice = server.token("alice");
+    // cargo never asks the server for the index or a download: only the API.
+    let cargo = Cargo::new(&format!("sparse+{public}/index/"));
+    let config: serde_json::Value = serde_json::from_slice(
+        &s3.object("pub/index/config.json").expect("config.json in the bucket"),
+    )
+    .expect("JSON");
+    assert_eq!(config["api"], serde_json::json!(server.url));
+    assert_eq!(
+        config["dl"],
+        serde_json::json!(format!("{public}/crates/{{crate}}/{{version}}.crate"))
+    );
+
+    let alpha = cargo.write_crate("alpha", "0.1.0", "", "pub fn one() -> u32 {\n    1\n}\n");
+    cargo.ok(
+        &alpha,
+        &["publish", "--registry", "local", "--allow-dirty", "--no-verify"],
+        Some(&alice),
+    );
+    let app = cargo.write_crate(
+        "app",
+        "0.1.0",
+        DEP_ON_ALPHA,
+        "pub fn two() -> u32 {\n    alpha::one() * 2\n}\n",
+    );
+    let out = cargo.ok(&app, &["build"], None);
+    assert!(out.contains("Downloaded alpha v0.1.0"), "{out}");
+}
+
+#[test]
+fn a_publish_while_the_bucket_is_down_fails_cleanly_and_records_nothing() {
+    let mut s3 = S3Server::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let vars = s3.env("down");
+    let server = Server::start_in(&dir.path().join("data"), &[], &env(&vars));
+    let alice = server.token("alice");
+    let cargo = Cargo::new(&format!("sparse+{}/index/", server.url));
+    let alpha = cargo.write_crate("alpha", "0.1.0", "", "pub fn one() -> u32 {\n    1\n}\n");
+
+    s3.kill();
+    // cargo asks the index first: the server says the storage is down.
+    let err = cargo.fails(
+        &alpha,
+        &["publish", "--registry", "local", "--allow-dirty", "--no-verify"],
+        Some(&alice),
+    );
+    assert!(err.contains("file storage is unavailable"), "{err}");
+    // The upload itself: refused, and nothing recorded.
+    let (status, text) = publish(
+        &server,
+        Some(&alice),
+        body(&metadata("alpha", "0.1.0"), &crate_file("alpha", "0.1.0", "")),
+    );
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
+    assert!(
+        text.contains("file storage is unavailable while publishing; nothing was recorded"),
+        "{text}"
+    );
+    let found: serde_json::Value = client()
+        .get(format!("{}/api/v1/crates?q=alpha", server.url))
+        .send()
+        .expect("search")
+        .json()
+        .expect("JSON");
+    assert_eq!(found["meta"]["total"], 0, "a version was recorded without its file: {found}");
+
+    // Back up: the same publish goes through.
+    s3.restart();
+    let out = cargo.ok(
+        &alpha,
+        &["publish", "--registry", "local", "--allow-dirty", "--no-verify"],
+        Some(&alice),
+    );
+    assert!(out.contains("Published alpha v0.1.0"), "{out}");
+    assert!(s3.object("down/crates/alpha/0.1.0.crate").is_some());
+    assert_eq!(server.get("/api/v1/crates/alpha/0.1.0/download", None).status(), StatusCode::OK);
+}
