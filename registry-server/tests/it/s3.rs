@@ -145,3 +145,45 @@ fn a_publish_while_the_bucket_is_down_fails_cleanly_and_records_nothing() {
     assert!(s3.object("down/crates/alpha/0.1.0.crate").is_some());
     assert_eq!(server.get("/api/v1/crates/alpha/0.1.0/download", None).status(), StatusCode::OK);
 }
+
+/// As on two machines: two servers with their own data directories, one PostgreSQL
+/// database and one bucket. Each runs an index worker; cargo publishes through one and
+/// builds through the other.
+#[test]
+fn two_servers_on_one_database_and_one_bucket_serve_each_others_crates() {
+    let s3 = S3Server::start();
+    let db = queue_diesel::testing::TestDatabase::new();
+    let mut vars = s3.env("shared");
+    vars.push(("DATABASE_URL", db.url().to_owned()));
+    vars.push(("GIT_INDEX", "false".into()));
+    let (one, two) =
+        (tempfile::tempdir().expect("temp dir"), tempfile::tempdir().expect("temp dir"));
+    let first = Server::start_in(&one.path().join("data"), &[], &env(&vars));
+    let second = Server::start_in(&two.path().join("data"), &[], &env(&vars));
+    let alice = first.token("alice");
+
+    let publishing = Cargo::new(&format!("sparse+{}/index/", first.url));
+    let alpha = publishing.write_crate("alpha", "0.1.0", "", "pub fn one() -> u32 {\n    1\n}\n");
+    publishing.ok(
+        &alpha,
+        &["publish", "--registry", "local", "--allow-dirty", "--no-verify"],
+        Some(&alice),
+    );
+
+    let building = Cargo::new(&format!("sparse+{}/index/", second.url));
+    let app = building.write_crate(
+        "app",
+        "0.1.0",
+        DEP_ON_ALPHA,
+        "pub fn two() -> u32 {\n    alpha::one() * 2\n}\n",
+    );
+    let out = building.ok(&app, &["build"], None);
+    assert!(out.contains("Downloaded alpha v0.1.0"), "{out}");
+    // Yanked through the second, seen through the first.
+    building.ok(
+        &app,
+        &["yank", "--registry", "local", "alpha", "--version", "0.1.0"],
+        Some(&alice),
+    );
+    first.wait_for_index("al/ph/alpha", |t| t.contains("\"yanked\":true"));
+}
