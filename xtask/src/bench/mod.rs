@@ -9,6 +9,7 @@ mod charts;
 mod http;
 mod index;
 mod raw;
+mod storage;
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -92,6 +93,8 @@ struct Plan {
     http_publishes: usize,
     /// Publish-to-visible samples.
     http_visible: usize,
+    /// Writes per store in the storage section.
+    storage_writes: usize,
 }
 
 impl Plan {
@@ -114,6 +117,7 @@ impl Plan {
                 memory_jobs: vec![10_000, 100_000],
                 http_publishes: 80,
                 http_visible: 20,
+                storage_writes: 50,
             }
         } else {
             Plan {
@@ -133,6 +137,7 @@ impl Plan {
                 memory_jobs: vec![100_000, 1_000_000],
                 http_publishes: 400,
                 http_visible: 100,
+                storage_writes: 300,
             }
         }
     }
@@ -151,6 +156,7 @@ pub(crate) struct Results {
     pub(crate) idle: IdleResult,
     pub(crate) memory: Vec<MemoryRow>,
     pub(crate) publish_http: http::PublishHttp,
+    pub(crate) storage: Vec<storage::StorageRow>,
 }
 
 /// What an idle runner costs.
@@ -258,7 +264,9 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
     let idle = idle_cpu(&server, &plan)?;
     let memory = memory(&server, &plan)?;
     let publish_http = http::publish_http(root, plan.http_publishes, plan.http_visible)?;
+    let storage = storage::storage(plan.storage_writes)?;
     let results = Results {
+        storage,
         publish_http,
         quick,
         queue_drain,
@@ -928,4 +936,14 @@ fn print_table(results: &Results) {
         format!("publish → in the sparse index, {} samples", v.samples),
         format!("p50 {:.0} ms, p99 {:.0} ms (goal ≤ 500 / ≤ 2000)", v.p50_ms, v.p99_ms),
     );
+    for s in &results.storage {
+        note(
+            "storage",
+            format!("{}, {} writes of each", s.store, s.writes),
+            format!(
+                ".crate p50 {:.2} ms p99 {:.2} ms; index file p50 {:.2} ms p99 {:.2} ms",
+                s.crate_p50_ms, s.crate_p99_ms, s.index_p50_ms, s.index_p99_ms
+            ),
+        );
+    }
 }
