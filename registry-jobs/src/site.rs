@@ -41,6 +41,9 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Whether a git index is kept besides the sparse one (default: yes).
     pub git_index: bool,
+    /// A CDN invalidation hook, run with each synced index file's path
+    /// ([`SparseIndex::with_invalidation`]); split on whitespace.
+    pub invalidate_command: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -58,6 +61,7 @@ impl std::fmt::Debug for Config {
             .field("storage_url", &self.storage_url.as_deref().map(redact::Redacted))
             .field("public_url", &self.public_url)
             .field("git_index", &self.git_index)
+            .field("invalidate_command", &self.invalidate_command)
             .finish()
     }
 }
@@ -75,6 +79,7 @@ impl Config {
             storage_url: None,
             public_url: None,
             git_index: true,
+            invalidate_command: None,
         }
     }
 }
@@ -129,6 +134,12 @@ impl Site {
                 CrateStore::new(data_dir.join("crates")),
                 SparseIndex::new(data_dir.join("sparse-index")),
             ),
+        };
+        let sparse = match &config.invalidate_command {
+            Some(command) => {
+                sparse.with_invalidation(command.split_whitespace().map(str::to_owned).collect())
+            }
+            None => sparse,
         };
         let api = config.api_url.as_deref().map(|u| u.trim_end_matches('/').to_owned());
         let dl = match (&config.public_url, &api) {

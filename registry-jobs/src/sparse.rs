@@ -30,17 +30,18 @@ pub const SPARSE_QUEUE: &str = "sparse-index";
 pub struct SparseIndex {
     root: PathBuf,
     bucket: Option<Bucket>,
+    invalidate: Option<Vec<String>>,
 }
 
 impl SparseIndex {
     /// The sparse index in `root` (created on the first write).
     pub fn new(root: impl Into<PathBuf>) -> SparseIndex {
-        SparseIndex { root: root.into(), bucket: None }
+        SparseIndex { root: root.into(), bucket: None, invalidate: None }
     }
 
     /// The sparse index in `bucket`, under `index/`.
     pub fn in_bucket(bucket: Bucket) -> SparseIndex {
-        SparseIndex { root: PathBuf::new(), bucket: Some(bucket) }
+        SparseIndex { root: PathBuf::new(), bucket: Some(bucket), invalidate: None }
     }
 
     /// A file of the index by its path (`config.json`, `se/rd/serde`), with when it was
@@ -60,6 +61,45 @@ impl SparseIndex {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(io_error("reading", &path, source)),
         }
+    }
+
+    /// Runs `command` (a program and its first arguments) after each crate's file is
+    /// synced, with the file's path as the storage serves it (`index/se/rd/serde`) as the
+    /// last argument: a CDN invalidation hook. It runs whether or not the file changed, so a
+    /// retried job invalidates again; a non-zero exit fails the job, which is retried.
+    pub fn with_invalidation(mut self, command: Vec<String>) -> SparseIndex {
+        self.invalidate = (!command.is_empty()).then_some(command);
+        self
+    }
+
+    /// Runs the invalidation hook for `relative`, if one is set.
+    fn invalidate(&self, relative: &str) -> Result<(), RegistryError> {
+        let Some(command) = &self.invalidate else { return Ok(()) };
+        let path = format!("index/{relative}");
+        let shown = command.join(" ");
+        let output = std::process::Command::new(&command[0])
+            .args(&command[1..])
+            .arg(&path)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|source| RegistryError::Io {
+                action: "running the invalidation hook",
+                path: shown.clone(),
+                source,
+            })?;
+        if output.status.success() {
+            return Ok(());
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        Err(RegistryError::Io {
+            action: "running the invalidation hook",
+            path: shown,
+            source: std::io::Error::other(format!(
+                "{} for {path}: {}",
+                output.status,
+                stderr.trim().chars().take(500).collect::<String>()
+            )),
+        })
     }
 
     /// The directory.
@@ -176,7 +216,9 @@ impl IndexContext {
             }
             _ => None,
         };
-        sparse.put_crate(&name, file.as_ref())
+        let changed = sparse.put_crate(&name, file.as_ref())?;
+        sparse.invalidate(&name.index_path())?;
+        Ok(changed)
     }
 }
 

@@ -53,6 +53,10 @@ struct Cli {
     /// it): `dl` and the sparse index's base. Without it this server serves both.
     #[arg(long, env = "PUBLIC_URL", global = true)]
     public_url: Option<String>,
+    /// A CDN invalidation hook: a command run with each synced index file's path
+    /// (`index/se/rd/serde`) as its last argument; a failure fails the job, which is retried.
+    #[arg(long, env = "INVALIDATE_COMMAND", global = true)]
+    invalidate_command: Option<String>,
     /// Log format on standard error; filter with RUST_LOG (default: info).
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
@@ -135,6 +139,7 @@ impl Cli {
             storage_url: self.storage_url.clone(),
             public_url: self.public_url.clone(),
             git_index: self.git_index,
+            invalidate_command: self.invalidate_command.clone(),
         }
     }
 }

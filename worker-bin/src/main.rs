@@ -55,6 +55,10 @@ pub(crate) struct Cli {
     /// alone).
     #[arg(long, env = "GIT_INDEX", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub(crate) git_index: bool,
+    /// A CDN invalidation hook: a command run with each synced index file's path
+    /// (`index/se/rd/serde`) as its last argument; a failure fails the job, which is retried.
+    #[arg(long, env = "INVALIDATE_COMMAND", global = true)]
+    pub(crate) invalidate_command: Option<String>,
     /// Log format on standard error; filter with RUST_LOG (default: info).
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     pub(crate) log_format: LogFormat,
@@ -86,6 +90,7 @@ impl Cli {
             storage_url: self.storage_url.clone(),
             public_url: self.public_url.clone(),
             git_index: self.git_index,
+            invalidate_command: self.invalidate_command.clone(),
         }
     }
 }

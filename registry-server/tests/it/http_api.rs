@@ -343,3 +343,36 @@ fn with_the_git_index_switched_off_only_the_sparse_index_is_written() {
     assert!(!server.data_dir.join("index.git").exists(), "a git index was created");
     assert!(!server.data_dir.join("index-clone").exists(), "a git index was cloned");
 }
+
+#[test]
+fn the_invalidation_hook_hears_of_every_index_file_the_jobs_write() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("invalidated.log");
+    let hook = dir.path().join("invalidate.sh");
+    std::fs::write(&hook, format!("#!/bin/sh\necho \"$1\" >> {}\n", log.display())).expect("hook");
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let hook = hook.display().to_string();
+    let server =
+        Server::start_in(&dir.path().join("data"), &[], &[("INVALIDATE_COMMAND", hook.as_str())]);
+    let token = server.token("alice");
+    let (status, text) = publish(
+        &server,
+        Some(&token),
+        body(&metadata("cdn", "1.0.0"), &crate_file("cdn", "1.0.0", "")),
+    );
+    assert_eq!(status, StatusCode::OK, "{text}");
+    server.wait_for_index("3/c/cdn", |t| t.contains("\"vers\":\"1.0.0\""));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.lines().any(|l| l == "index/3/c/cdn") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the hook never heard of index/3/c/cdn: {text:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
