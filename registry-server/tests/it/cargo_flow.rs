@@ -145,19 +145,7 @@ fn cargo_works_over_the_git_index_too() {
     let index = server.data_dir.join("index.git");
     let cargo = Cargo::new(&format!("file://{}", index.display()));
     let alice = server.token("alice");
-    let alpha = cargo.write_crate("alpha", "0.1.0", "", "pub fn one() -> u32 {\n    1\n}\n");
-    let out = cargo.ok(
-        &alpha,
-        &["publish", "--registry", "local", "--allow-dirty", "--no-verify"],
-        Some(&alice),
-    );
-    assert!(out.contains("Published alpha v0.1.0"), "{out}");
-    let app = cargo.write_crate(
-        "app",
-        "0.1.0",
-        DEP_ON_ALPHA,
-        "pub fn two() -> u32 {\n    alpha::one() * 2\n}\n",
-    );
-    cargo.ok(&app, &["build"], Some(&alice));
+    cargo.publish_alpha("0.1.0", &alice);
+    let (app, _) = cargo.build_app(Some(&alice));
     assert_eq!(locked_versions(&app, "alpha"), ["0.1.0"]);
 }

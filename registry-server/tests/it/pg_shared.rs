@@ -16,23 +16,9 @@ fn servers_share_a_postgres_database_and_one_publishes_what_the_other_serves() {
     let front = Server::start_in(&data_dir, &["--workers", "0"], &env);
     let alice = front.token("alice");
 
-    let publishing = Cargo::new(&format!("sparse+{}/index/", front.url));
-    let alpha = publishing.write_crate("alpha", "0.1.0", "", "pub fn one() -> u32 {\n    1\n}\n");
-    let out = publishing.ok(
-        &alpha,
-        &["publish", "--registry", "local", "--allow-dirty", "--no-verify"],
-        Some(&alice),
-    );
-    assert!(out.contains("Published alpha v0.1.0"), "{out}");
-
+    Cargo::new(&format!("sparse+{}/index/", front.url)).publish_alpha("0.1.0", &alice);
     let building = Cargo::new(&format!("sparse+{}/index/", worker.url));
-    let app = building.write_crate(
-        "app",
-        "0.1.0",
-        "\n[dependencies]\nalpha = { version = \"0.1\", registry = \"local\" }\n",
-        "pub fn two() -> u32 {\n    alpha::one() * 2\n}\n",
-    );
-    let out = building.ok(&app, &["build"], None);
+    let (app, out) = building.build_app(None);
     assert!(out.contains("Downloaded alpha v0.1.0"), "{out}");
     // Downloaded from the building side's server: its config.json names it.
     let config: serde_json::Value =

@@ -1,5 +1,7 @@
 //! The crate store and the sparse index in a real S3-compatible server.
 
+use std::time::{Duration, Instant};
+
 use reqwest::StatusCode;
 
 use crate::http_api::{body, crate_file, metadata, publish};
@@ -9,8 +11,18 @@ fn env<'a>(pairs: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> 
     pairs.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
-const DEP_ON_ALPHA: &str =
-    "\n[dependencies]\nalpha = { version = \"0.1\", registry = \"local\" }\n";
+/// Waits until the object `key` satisfies `ready`.
+fn wait_for_object(s3: &S3Server, key: &str, ready: impl Fn(&str) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = String::from_utf8_lossy(&s3.object(key).unwrap_or_default()).into_owned();
+        if ready(&text) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the object {key} never became ready: {text}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
 
 #[test]
 fn cargo_publishes_into_the_bucket_and_builds_through_the_proxying_server() {
@@ -21,43 +33,19 @@ fn cargo_publishes_into_the_bucket_and_builds_through_the_proxying_server() {
     let alice = server.token("alice");
     let cargo = Cargo::new(&format!("sparse+{}/index/", server.url));
 
-    let alpha = cargo.write_crate("alpha", "0.1.0", "", "pub fn one() -> u32 {\n    1\n}\n");
-    cargo.ok(
-        &alpha,
-        &["publish", "--registry", "local", "--allow-dirty", "--no-verify"],
-        Some(&alice),
-    );
+    cargo.publish_alpha("0.1.0", &alice);
     // Both the .crate and the index file are objects in the bucket, and nothing on disk.
     let stored = s3.object("reg/crates/alpha/0.1.0.crate").expect("the .crate object");
     assert_eq!(&stored[..2], &[0x1f, 0x8b], "a gzip stream");
-    let index = s3.object("reg/index/al/ph/alpha").expect("the index object");
-    assert!(String::from_utf8_lossy(&index).contains("\"vers\":\"0.1.0\""));
+    wait_for_object(&s3, "reg/index/al/ph/alpha", |t| t.contains("\"vers\":\"0.1.0\""));
     assert!(!dir.path().join("data/crates").exists());
     assert!(!dir.path().join("data/sparse-index").exists());
 
-    let app = cargo.write_crate(
-        "app",
-        "0.1.0",
-        DEP_ON_ALPHA,
-        "pub fn two() -> u32 {\n    alpha::one() * 2\n}\n",
-    );
-    let out = cargo.ok(&app, &["build"], None);
+    let (app, out) = cargo.build_app(None);
     assert!(out.contains("Downloaded alpha v0.1.0"), "{out}");
 
     cargo.ok(&app, &["yank", "--registry", "local", "alpha", "--version", "0.1.0"], Some(&alice));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let text = String::from_utf8_lossy(&s3.object("reg/index/al/ph/alpha").unwrap_or_default())
-            .into_owned();
-        if text.contains("\"yanked\":true") {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the index object never showed the yank: {text}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_for_object(&s3, "reg/index/al/ph/alpha", |t| t.contains("\"yanked\":true"));
 }
 
 #[test]
@@ -71,29 +59,17 @@ fn with_a_public_url_cargo_reads_the_index_and_downloads_from_the_bucket() {
     let alice = server.token("alice");
     // cargo never asks the server for the index or a download: only the API.
     let cargo = Cargo::new(&format!("sparse+{public}/index/"));
-    let config: serde_json::Value = serde_json::from_slice(
-        &s3.object("pub/index/config.json").expect("config.json in the bucket"),
-    )
-    .expect("JSON");
+    let config: serde_json::Value =
+        serde_json::from_slice(&s3.object("pub/index/config.json").expect("config.json"))
+            .expect("JSON");
     assert_eq!(config["api"], serde_json::json!(server.url));
     assert_eq!(
         config["dl"],
         serde_json::json!(format!("{public}/crates/{{crate}}/{{version}}.crate"))
     );
 
-    let alpha = cargo.write_crate("alpha", "0.1.0", "", "pub fn one() -> u32 {\n    1\n}\n");
-    cargo.ok(
-        &alpha,
-        &["publish", "--registry", "local", "--allow-dirty", "--no-verify"],
-        Some(&alice),
-    );
-    let app = cargo.write_crate(
-        "app",
-        "0.1.0",
-        DEP_ON_ALPHA,
-        "pub fn two() -> u32 {\n    alpha::one() * 2\n}\n",
-    );
-    let out = cargo.ok(&app, &["build"], None);
+    cargo.publish_alpha("0.1.0", &alice);
+    let (_, out) = cargo.build_app(None);
     assert!(out.contains("Downloaded alpha v0.1.0"), "{out}");
 }
 
@@ -106,14 +82,11 @@ fn a_publish_while_the_bucket_is_down_fails_cleanly_and_records_nothing() {
     let alice = server.token("alice");
     let cargo = Cargo::new(&format!("sparse+{}/index/", server.url));
     let alpha = cargo.write_crate("alpha", "0.1.0", "", "pub fn one() -> u32 {\n    1\n}\n");
+    let publish_args = ["publish", "--registry", "local", "--allow-dirty", "--no-verify"];
 
     s3.kill();
     // cargo asks the index first: the server says the storage is down.
-    let err = cargo.fails(
-        &alpha,
-        &["publish", "--registry", "local", "--allow-dirty", "--no-verify"],
-        Some(&alice),
-    );
+    let err = cargo.fails(&alpha, &publish_args, Some(&alice));
     assert!(err.contains("file storage is unavailable"), "{err}");
     // The upload itself: refused, and nothing recorded.
     let (status, text) = publish(
@@ -136,11 +109,7 @@ fn a_publish_while_the_bucket_is_down_fails_cleanly_and_records_nothing() {
 
     // Back up: the same publish goes through.
     s3.restart();
-    let out = cargo.ok(
-        &alpha,
-        &["publish", "--registry", "local", "--allow-dirty", "--no-verify"],
-        Some(&alice),
-    );
+    let out = cargo.ok(&alpha, &publish_args, Some(&alice));
     assert!(out.contains("Published alpha v0.1.0"), "{out}");
     assert!(s3.object("down/crates/alpha/0.1.0.crate").is_some());
     assert_eq!(server.get("/api/v1/crates/alpha/0.1.0/download", None).status(), StatusCode::OK);
@@ -162,22 +131,9 @@ fn two_servers_on_one_database_and_one_bucket_serve_each_others_crates() {
     let second = Server::start_in(&two.path().join("data"), &[], &env(&vars));
     let alice = first.token("alice");
 
-    let publishing = Cargo::new(&format!("sparse+{}/index/", first.url));
-    let alpha = publishing.write_crate("alpha", "0.1.0", "", "pub fn one() -> u32 {\n    1\n}\n");
-    publishing.ok(
-        &alpha,
-        &["publish", "--registry", "local", "--allow-dirty", "--no-verify"],
-        Some(&alice),
-    );
-
+    Cargo::new(&format!("sparse+{}/index/", first.url)).publish_alpha("0.1.0", &alice);
     let building = Cargo::new(&format!("sparse+{}/index/", second.url));
-    let app = building.write_crate(
-        "app",
-        "0.1.0",
-        DEP_ON_ALPHA,
-        "pub fn two() -> u32 {\n    alpha::one() * 2\n}\n",
-    );
-    let out = building.ok(&app, &["build"], None);
+    let (app, out) = building.build_app(None);
     assert!(out.contains("Downloaded alpha v0.1.0"), "{out}");
     // Yanked through the second, seen through the first.
     building.ok(

@@ -173,6 +173,31 @@ impl Cargo {
         dir
     }
 
+    /// Writes `alpha` `version` and publishes it (unverified); returns its directory.
+    pub(crate) fn publish_alpha(&self, version: &str, token: &str) -> PathBuf {
+        let alpha = self.write_crate("alpha", version, "", "pub fn one() -> u32 {\n    1\n}\n");
+        let out = self.ok(
+            &alpha,
+            &["publish", "--registry", "local", "--allow-dirty", "--no-verify"],
+            Some(token),
+        );
+        assert!(out.contains(&format!("Published alpha v{version}")), "{out}");
+        alpha
+    }
+
+    /// Writes `app`, which depends on `alpha` 0.1 from the registry, and builds it: cargo
+    /// resolves through the index and downloads. Returns its directory and cargo's output.
+    pub(crate) fn build_app(&self, token: Option<&str>) -> (PathBuf, String) {
+        let app = self.write_crate(
+            "app",
+            "0.1.0",
+            "\n[dependencies]\nalpha = { version = \"0.1\", registry = \"local\" }\n",
+            "pub fn two() -> u32 {\n    alpha::one() * 2\n}\n",
+        );
+        let out = self.ok(&app, &["build"], token);
+        (app, out)
+    }
+
     /// Runs cargo in `dir` with `token` (none when `None`).
     pub(crate) fn run(&self, dir: &Path, args: &[&str], token: Option<&str>) -> Output {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
