@@ -97,7 +97,7 @@ fn postgres_a_killed_session_fails_the_completion() {
         // session that holds the row lock, while the job runs.
         let mut admin = diesel::PgConnection::establish(db.url()).unwrap();
         let killed: Vec<Killed> = diesel::sql_query(
-            "SELECT pg_terminate_backend(l.pid) AS killed FROM pg_locks l \
+            "SELECT l.pid, pg_terminate_backend(l.pid) AS killed FROM pg_locks l \
              JOIN pg_class c ON c.oid = l.relation \
              WHERE c.relname = 'background_jobs' AND l.mode = 'RowShareLock' \
              AND l.pid <> pg_backend_pid()",
@@ -106,6 +106,21 @@ fn postgres_a_killed_session_fails_the_completion() {
         .unwrap();
         assert_eq!(killed.len(), 1, "one session held the claim");
         assert!(killed[0].killed);
+        // pg_terminate_backend only signals: wait until the backend, and its lock, are gone.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let alive: Vec<Killed> = diesel::sql_query(
+                "SELECT pid, true AS killed FROM pg_stat_activity WHERE pid = $1",
+            )
+            .bind::<diesel::sql_types::Integer, _>(killed[0].pid)
+            .load(&mut admin)
+            .unwrap();
+            if alive.is_empty() {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the killed backend never exited");
+            std::thread::sleep(Duration::from_millis(10));
+        }
         // The row is free again: another worker starts the same job.
         let n = storage
             .run_batch(&JobFilter::Types(&["sync"]), 1, &mut |jobs| {
@@ -127,6 +142,8 @@ fn postgres_a_killed_session_fails_the_completion() {
 
 #[derive(diesel::QueryableByName)]
 struct Killed {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pid: i32,
     #[diesel(sql_type = diesel::sql_types::Bool)]
     killed: bool,
 }
