@@ -120,7 +120,7 @@ fn concurrent_publishes(backend: Backend) {
     for thread in threads {
         thread.join().unwrap().unwrap();
     }
-    assert_eq!(db.owners("racy").unwrap(), [alice.clone()]);
+    assert_eq!(db.owners("racy").unwrap(), std::slice::from_ref(&alice));
     let threads: Vec<_> = (0..8)
         .map(|_| {
             let (db, alice) = (Arc::clone(&db), alice.clone());
