@@ -67,7 +67,7 @@ pub trait JobConnection: sealed::Sealed + Sized {
 /// # }
 /// ```
 pub fn enqueue<C: JobConnection, J: Job>(conn: &mut C, job: &J) -> Result<Option<JobId>, Error> {
-    conn.insert_new_job(&NewJob::from_job(job)?)
+    conn.insert_new_job(&new_job(job)?)
 }
 
 /// Enqueues every job of `jobs` on the caller's connection, inside the caller's transaction
@@ -77,7 +77,7 @@ pub fn enqueue_all<C: JobConnection, J: Job>(
     conn: &mut C,
     jobs: &[J],
 ) -> Result<Vec<Option<JobId>>, Error> {
-    let rows = jobs.iter().map(NewJob::from_job).collect::<Result<Vec<_>, _>>()?;
+    let rows = jobs.iter().map(new_job).collect::<Result<Vec<_>, _>>()?;
     conn.insert_new_jobs(&rows)
 }
 
@@ -178,4 +178,11 @@ impl JobConnection for SqliteConnection {
     fn migrate_job_table(&mut self) -> Result<Vec<String>, Error> {
         crate::sqlite::run_migrations(self)
     }
+}
+
+/// The row of `job`, with a queue-diesel error: this crate's errors wrap the layer below
+/// (diesel, the pool) and are wrapped by `StorageError`, never the other way round.
+fn new_job<J: Job>(job: &J) -> Result<NewJob, Error> {
+    NewJob::from_job(job)
+        .map_err(|err| Error::InvalidJob { job_type: J::JOB_NAME, reason: err.to_string() })
 }

@@ -36,9 +36,14 @@ pub enum Error {
     /// Applying migrations failed.
     #[error("applying migrations failed: {0}")]
     Migration(String),
-    /// A job could not be serialized.
-    #[error(transparent)]
-    Storage(#[from] StorageError),
+    /// A job could not be turned into a row (its data does not serialize to JSON).
+    #[error("cannot enqueue a job of type `{job_type}`: {reason}")]
+    InvalidJob {
+        /// The job type's name.
+        job_type: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// The database URL names no supported backend. Holds the URL with its credentials
     /// redacted.
     #[error("unsupported database URL {0:?}: expected postgres://... (or postgresql://...) for PostgreSQL, or a SQLite file path (optionally sqlite://PATH)")]
@@ -61,9 +66,6 @@ pub enum Error {
 
 impl From<Error> for StorageError {
     fn from(err: Error) -> StorageError {
-        match err {
-            Error::Storage(inner) => inner,
-            other => StorageError::backend(other),
-        }
+        StorageError::backend(err)
     }
 }

@@ -341,7 +341,9 @@ impl PgStorage {
         let mut conn = self.conn()?;
         // The jobs `run` ran: once they did, an error means their outcomes were lost.
         let mut ran: Vec<JobId> = Vec::new();
-        let result = conn.transaction(|conn| {
+        // The outer error is the database's; the inner one a wrong count of outcomes, which
+        // records nothing and so commits nothing but the release of the row locks.
+        let result: Result<Result<usize, StorageError>, Error> = conn.transaction(|conn| {
             let (sql, types) = match filter {
                 JobFilter::Types(types) => (CLAIM_BATCH_TYPES, types),
                 JobFilter::AllExcept(types) => (CLAIM_BATCH_ALL_EXCEPT, types),
@@ -360,13 +362,14 @@ impl PgStorage {
                 })
                 .collect();
             if claimed.is_empty() {
-                return Ok(0);
+                return Ok(Ok(0));
             }
             let outcomes = run(&claimed);
             ran = claimed.iter().map(|job| job.id).collect();
-            // A wrong count rolls the transaction back: the rows are unlocked, nothing is
-            // recorded.
-            queue_core::storage::check_outcomes(claimed.len(), &outcomes)?;
+            // A wrong count records nothing: the rows are unlocked as they were.
+            if let Err(err) = queue_core::storage::check_outcomes(claimed.len(), &outcomes) {
+                return Ok(Err(err));
+            }
             let mut done = Vec::new();
             for (job, outcome) in claimed.iter().zip(outcomes) {
                 match outcome {
@@ -380,11 +383,10 @@ impl PgStorage {
                 diesel::delete(background_jobs::table.filter(background_jobs::id.eq_any(&done)))
                     .execute(conn)?;
             }
-            Ok(claimed.len())
+            Ok(Ok(claimed.len()))
         });
         match result {
-            Ok(n) => Ok(n),
-            Err(Error::Storage(err)) => Err(err),
+            Ok(outcome) => outcome,
             // The row locks went with the session (killed, timed out, failed over): another
             // worker may be running these jobs now, and nothing of this run was committed.
             Err(err) if !ran.is_empty() => Err(StorageError::NotRecorded {
