@@ -6,10 +6,13 @@
 //! temporary files, `fsync` and rename); a [`Bucket`] is what they write through instead when
 //! `--storage s3://bucket/prefix` is given.
 
+#[cfg(feature = "object-storage")]
 use std::sync::Arc;
 use std::time::SystemTime;
 
+#[cfg(feature = "object-storage")]
 use object_store::path::Path as ObjectPath;
+#[cfg(feature = "object-storage")]
 use object_store::{Attribute, Attributes, ObjectStore, PutOptions, PutPayload};
 
 use crate::error::RegistryError;
@@ -20,6 +23,7 @@ pub const INDEX_CACHE_CONTROL: &str = "public, max-age=0, must-revalidate";
 pub const CRATE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 
 /// A bucket under a prefix, with the runtime its client needs.
+#[cfg(feature = "object-storage")]
 #[derive(Clone)]
 pub struct Bucket {
     store: Arc<dyn ObjectStore>,
@@ -28,6 +32,7 @@ pub struct Bucket {
     runtime: Arc<tokio::runtime::Runtime>,
 }
 
+#[cfg(feature = "object-storage")]
 impl std::fmt::Debug for Bucket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Bucket").field("url", &redact::Redacted(&self.url)).finish_non_exhaustive()
@@ -43,6 +48,7 @@ pub struct Object {
     pub modified: Option<SystemTime>,
 }
 
+#[cfg(feature = "object-storage")]
 impl Bucket {
     /// The bucket of `url`: `s3://bucket/prefix` (also `gs://`, `az://`, `memory:///`).
     /// Credentials, region and endpoint come from the usual variables (`AWS_ACCESS_KEY_ID`,
@@ -160,5 +166,53 @@ impl Bucket {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(err) => Err(self.error("deleting", key, err)),
         }
+    }
+}
+
+/// Built without the `object-storage` feature: no bucket can be opened.
+#[cfg(not(feature = "object-storage"))]
+#[derive(Debug, Clone)]
+pub struct Bucket {
+    never: Never,
+}
+
+#[cfg(not(feature = "object-storage"))]
+#[derive(Debug, Clone, Copy)]
+enum Never {}
+
+#[cfg(not(feature = "object-storage"))]
+impl Bucket {
+    /// Fails: this build has no object storage.
+    pub fn open(url: &str) -> Result<Bucket, RegistryError> {
+        Err(RegistryError::Storage {
+            url: redact::redact(url).into_owned(),
+            action: "opening",
+            reason: "this build has no object storage: build registry-jobs with its `object-storage` feature".into(),
+        })
+    }
+
+    /// The URL it was opened from.
+    pub fn url(&self) -> &str {
+        match self.never {}
+    }
+
+    /// Reads `key`.
+    pub fn get(&self, _key: &str) -> Result<Option<Object>, RegistryError> {
+        match self.never {}
+    }
+
+    /// Writes `key`.
+    pub fn put(
+        &self,
+        _key: &str,
+        _bytes: Vec<u8>,
+        _cache_control: &'static str,
+    ) -> Result<(), RegistryError> {
+        match self.never {}
+    }
+
+    /// Deletes `key`.
+    pub fn delete(&self, _key: &str) -> Result<(), RegistryError> {
+        match self.never {}
     }
 }
