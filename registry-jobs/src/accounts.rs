@@ -10,6 +10,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::db::RegistryConnection;
 use crate::error::RegistryError;
+use crate::package::hex;
 
 /// A registry user, as a token identifies them.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -39,7 +40,7 @@ pub fn validate_login(login: &str) -> Result<(), RegistryError> {
 }
 
 fn hash_token(token: &str) -> String {
-    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    hex(&Sha256::digest(token.as_bytes()))
 }
 
 /// Creates an API token for `login` (creating the user on first use) and returns it. The
@@ -56,8 +57,7 @@ pub fn create_token<C: RegistryConnection>(
         path: "a new API token".into(),
         source: std::io::Error::other(e.to_string()),
     })?;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let token = format!("{TOKEN_PREFIX}{hex}");
+    let token = format!("{TOKEN_PREFIX}{}", hex(&bytes));
     let hash = hash_token(&token);
     conn.write_transaction(|conn| {
         let user_id = match conn.find_user(login)? {

@@ -152,24 +152,6 @@ impl Database {
         self.run(Names)
     }
 
-    /// Publishes an upload on behalf of `user` ([`publish_by`]) and stores its `.crate`
-    /// bytes durably before the transaction commits: a version is recorded only with its
-    /// file stored, and a failed store records nothing. The file is written and `fsync`ed
-    /// before the transaction begins ([`CrateStore::stage`]) and renamed into place inside
-    /// it ([`Database::publish_staged`]).
-    pub fn publish_upload(
-        &self,
-        store: &CrateStore,
-        user: &User,
-        request: &PublishRequest,
-        description: Option<&str>,
-        bytes: &[u8],
-    ) -> Result<Published, RegistryError> {
-        let (name, vers) = request.validate()?;
-        let staged = store.stage(&name, &vers, bytes)?;
-        self.publish_staged(user, request, description, staged)
-    }
-
     /// Publishes on behalf of `user` ([`publish_by`]) a version whose `.crate` file is
     /// already staged (written and `fsync`ed, [`CrateStore::stage`]): the file is renamed
     /// into place inside the transaction, before it commits, so the transaction holds its

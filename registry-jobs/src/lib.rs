@@ -46,7 +46,8 @@ pub use metadata::{
     MAX_FEATURE_VALUES, MAX_FIELD_LEN, MAX_LINKS_LEN, MAX_TARGET_LEN, MAX_VERSION_LEN,
 };
 pub use ops::{
-    publish, publish_by, set_yanked_by, unyank, yank, Published, YankOutcome, MAX_DESCRIPTION_LEN,
+    publish, publish_by, set_yanked_by, unyank, yank, Published, YankOutcome, JOBS_PER_CHANGE,
+    MAX_DESCRIPTION_LEN,
 };
 pub use package::{
     publish_crate_file, read_crate_bytes, read_crate_file, read_manifest, write_crate_archive,

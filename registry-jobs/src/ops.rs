@@ -172,6 +172,11 @@ fn record_version<C: RegistryConnection>(
     })
 }
 
+/// How many index jobs a publish, yank or unyank that changed something queues: the git
+/// index's and the sparse index's. What a caller that enqueued inside its own transaction
+/// passes to `AnyStorage::wake_workers` once it committed.
+pub const JOBS_PER_CHANGE: usize = 2;
+
 /// The longest description kept for search; longer ones are cut.
 pub const MAX_DESCRIPTION_LEN: usize = 1000;
 

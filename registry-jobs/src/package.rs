@@ -363,6 +363,11 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
     fs::File::open(dir)?.sync_all()
 }
 
+/// Lowercase hex of `bytes`: checksums and token hashes.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Reads `path`, a `.crate` file, into a publish request: the normalized `Cargo.toml`
 /// inside it, and the SHA-256 of the file. Also returns the file's bytes.
 pub fn read_crate_file(path: &Path) -> Result<(PublishRequest, Vec<u8>), RegistryError> {
@@ -393,7 +398,7 @@ pub fn read_crate_bytes(stem: &str, bytes: &[u8]) -> Result<PublishRequest, Pack
     if bytes.len() as u64 > MAX_CRATE_SIZE {
         return Err(PackageError::TooLarge { size: bytes.len() as u64 });
     }
-    let cksum: String = Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let cksum = hex(&Sha256::digest(bytes));
     let exceeded = Rc::new(Cell::new(false));
     let stream = LimitedReader {
         inner: flate2::read::GzDecoder::new(bytes),

@@ -5,7 +5,7 @@
 //! - `PUT /api/v1/crates/new`: a publish. The body is streamed and bounded
 //!   ([`upload::read_upload`]), the metadata must agree with the manifest inside the `.crate`,
 //!   and the version, its owner, its `.crate` file and its index jobs are recorded in one
-//!   transaction ([`registry_jobs::Database::publish_upload`]). The request never touches
+//!   transaction ([`registry_jobs::Database::publish_staged`]). The request never touches
 //!   git: workers bring both indexes in line afterwards.
 //! - `DELETE /api/v1/crates/{name}/{version}/yank`, `PUT .../unyank`.
 //! - `GET`, `PUT`, `DELETE /api/v1/crates/{name}/owners`.
@@ -35,10 +35,6 @@ pub use error::{from_registry, ApiError};
 /// The default limit of a `.crate` upload: 10 MiB, as on crates.io.
 pub const DEFAULT_MAX_UPLOAD: u32 = 10 * 1024 * 1024;
 
-/// How many index jobs a publish, yank or unyank queues: the git index's and the sparse
-/// index's.
-const JOBS_PER_CHANGE: usize = 2;
-
 impl AppState {
     /// A turn to write: on SQLite, waits for this process's other writes; on PostgreSQL,
     /// which has row locks, nothing.
@@ -51,7 +47,7 @@ impl AppState {
 
     fn changed(&self) {
         if let Some(wake) = &self.jobs_queued {
-            wake(JOBS_PER_CHANGE);
+            wake(registry_jobs::JOBS_PER_CHANGE);
         }
     }
 }
