@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::row::{JobId, NewJob};
 use crate::storage::{
-    ClaimedJob, JobFilter, JobInfo, Outcome, RunningJob, Storage, StorageError, Waker,
+    Claim, ClaimedJob, JobInfo, Outcome, RunJobs, RunningJob, Storage, StorageError, Waker,
 };
 
 /// A [`Storage`] that keeps jobs in memory, with the same semantics as the database
@@ -122,23 +122,18 @@ impl Storage for MemoryStorage {
         Ok(Some(id))
     }
 
-    fn run_batch(
-        &self,
-        filter: &JobFilter<'_>,
-        max: usize,
-        run: &mut dyn FnMut(&[ClaimedJob]) -> Vec<Outcome>,
-    ) -> Result<usize, StorageError> {
+    fn run_batch(&self, claim: Claim<'_>, run: &mut RunJobs<'_>) -> Result<usize, StorageError> {
         let now = SystemTime::now();
         let claimed: Vec<ClaimedJob> = {
             let mut state = self.state();
             let mut ids: Vec<(JobId, &Row)> = state
                 .jobs
                 .iter()
-                .filter(|(_, row)| row.runnable(now) && filter.matches(&row.job_type))
+                .filter(|(_, row)| row.runnable(now) && claim.filter.matches(&row.job_type))
                 .map(|(id, row)| (*id, row))
                 .collect();
             ids.sort_by(claim_order);
-            let ids: Vec<JobId> = ids.into_iter().take(max.max(1)).map(|(id, _)| id).collect();
+            let ids: Vec<JobId> = ids.into_iter().take(claim.limit()).map(|(id, _)| id).collect();
             ids.into_iter()
                 .filter_map(|id| {
                     let row = state.jobs.get_mut(&id)?;

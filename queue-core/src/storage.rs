@@ -28,7 +28,8 @@ pub trait Storage: Send + Sync + 'static {
         jobs.iter().map(|job| self.enqueue(job)).collect()
     }
 
-    /// The one claim: takes up to `max` (at least 1) runnable jobs that `filter` matches,
+    /// The one claim: takes up to `claim.max` (at least 1) runnable jobs that `claim.filter`
+    /// matches,
     /// highest priority first and, among equals, the one runnable longest (earliest
     /// `run_at`, then oldest) first, holds them while `run` runs them, and records the
     /// [`Outcome`] `run` returns for each, in order: a job is deleted
@@ -47,12 +48,7 @@ pub trait Storage: Send + Sync + 'static {
     /// that ended) or the outcomes cannot be written, the call fails with
     /// [`StorageError::NotRecorded`] naming the jobs: it never reports success for a job
     /// whose outcome it did not record.
-    fn run_batch(
-        &self,
-        filter: &JobFilter<'_>,
-        max: usize,
-        run: &mut dyn FnMut(&[ClaimedJob]) -> Vec<Outcome>,
-    ) -> Result<usize, StorageError>;
+    fn run_batch(&self, claim: Claim<'_>, run: &mut RunJobs<'_>) -> Result<usize, StorageError>;
 
     /// Claims and runs one job: [`Storage::run_batch`] with a batch of one. Returns the
     /// claimed job's id, or `None` when nothing is runnable.
@@ -62,7 +58,7 @@ pub trait Storage: Send + Sync + 'static {
         run: &mut dyn FnMut(&ClaimedJob) -> Outcome,
     ) -> Result<Option<JobId>, StorageError> {
         let mut id = None;
-        self.run_batch(filter, 1, &mut |jobs| {
+        self.run_batch(Claim { filter: *filter, max: 1 }, &mut |jobs| {
             id = jobs.first().map(|job| job.id);
             jobs.iter().map(&mut *run).collect()
         })?;
@@ -116,13 +112,8 @@ impl<S: Storage + ?Sized> Storage for Arc<S> {
     fn enqueue_batch(&self, jobs: &[NewJob]) -> Result<Vec<Option<JobId>>, StorageError> {
         (**self).enqueue_batch(jobs)
     }
-    fn run_batch(
-        &self,
-        filter: &JobFilter<'_>,
-        max: usize,
-        run: &mut dyn FnMut(&[ClaimedJob]) -> Vec<Outcome>,
-    ) -> Result<usize, StorageError> {
-        (**self).run_batch(filter, max, run)
+    fn run_batch(&self, claim: Claim<'_>, run: &mut RunJobs<'_>) -> Result<usize, StorageError> {
+        (**self).run_batch(claim, run)
     }
     fn max_concurrent_claims(&self) -> Option<usize> {
         (**self).max_concurrent_claims()
@@ -152,6 +143,31 @@ impl<S: Storage + ?Sized> Storage for Arc<S> {
         (**self).delete(id)
     }
 }
+
+/// What a claim asks for: up to `max` runnable jobs that `filter` matches.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim<'a> {
+    /// Which job types the claim may take.
+    pub filter: JobFilter<'a>,
+    /// How many jobs at most; 0 counts as 1.
+    pub max: usize,
+}
+
+impl<'a> Claim<'a> {
+    /// Up to `max` jobs of the types `types`.
+    pub fn types(types: &'a [&'a str], max: usize) -> Claim<'a> {
+        Claim { filter: JobFilter::Types(types), max }
+    }
+
+    /// `max`, at least 1: what a backend puts in its `LIMIT`.
+    pub fn limit(&self) -> usize {
+        self.max.max(1)
+    }
+}
+
+/// The callback [`Storage::run_batch`] holds its claim for: it runs the claimed jobs and
+/// returns one [`Outcome`] per job, in order.
+pub type RunJobs<'a> = dyn FnMut(&[ClaimedJob]) -> Vec<Outcome> + 'a;
 
 /// Which job types a claim may take.
 #[derive(Debug, Clone, Copy)]

@@ -139,15 +139,14 @@ impl crate::Storage for FaultyStorage {
     }
     fn run_batch(
         &self,
-        filter: &JobFilter<'_>,
-        max: usize,
-        run: &mut dyn FnMut(&[crate::storage::ClaimedJob]) -> Vec<crate::storage::Outcome>,
+        claim: crate::storage::Claim<'_>,
+        run: &mut crate::storage::RunJobs<'_>,
     ) -> Result<usize, crate::StorageError> {
         match self.1 {
             Fault::Panic => panic!("the claim query's driver fell over"),
             Fault::LoseClaim => {
                 let mut ran = Vec::new();
-                self.0.run_batch(filter, max, &mut |jobs| {
+                self.0.run_batch(claim, &mut |jobs| {
                     run(jobs);
                     ran.extend(jobs.iter().map(|job| job.id));
                     let kept = crate::storage::Outcome::Failed {

@@ -19,6 +19,7 @@ mod connection;
 mod error;
 mod open;
 mod pg;
+mod pool;
 mod sqlite;
 
 #[cfg(any(test, feature = "testing"))]

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use queue_core::storage::{ClaimedJob, JobFilter, Outcome, Waker};
+use queue_core::storage::{Claim, RunJobs, Waker};
 use queue_core::{JobId, JobInfo, NewJob, RunningJob, Storage, StorageError};
 
 use crate::error::Error;
@@ -126,13 +126,8 @@ impl Storage for AnyStorage {
     fn enqueue_batch(&self, jobs: &[NewJob]) -> Result<Vec<Option<JobId>>, StorageError> {
         self.inner().enqueue_batch(jobs)
     }
-    fn run_batch(
-        &self,
-        filter: &JobFilter<'_>,
-        max: usize,
-        run: &mut dyn FnMut(&[ClaimedJob]) -> Vec<Outcome>,
-    ) -> Result<usize, StorageError> {
-        self.inner().run_batch(filter, max, run)
+    fn run_batch(&self, claim: Claim<'_>, run: &mut RunJobs<'_>) -> Result<usize, StorageError> {
+        self.inner().run_batch(claim, run)
     }
     fn max_concurrent_claims(&self) -> Option<usize> {
         self.inner().max_concurrent_claims()

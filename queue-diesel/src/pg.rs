@@ -9,12 +9,13 @@ use chrono::{DateTime, Utc};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, Pool};
-use diesel::sql_types::{Array, BigInt, Bool, Jsonb, Nullable, Text};
+use diesel::sql_types::{Array, BigInt, Bool, Jsonb, Nullable, Text, Timestamptz};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
-use queue_core::storage::{ClaimedJob, JobFilter, Outcome, Waker};
+use queue_core::storage::{Claim, ClaimedJob, JobFilter, Outcome, RunJobs, Waker};
 use queue_core::{JobId, JobInfo, NewJob, RunningJob, Storage, StorageError};
 
 use crate::error::Error;
+use crate::pool::{micros, Pooled};
 
 /// The migrations of the PostgreSQL job table.
 pub(crate) const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -29,21 +30,6 @@ macro_rules! notify_channel {
 
 /// The channel `LISTEN`/`NOTIFY` wake-ups use.
 pub(crate) const NOTIFY_CHANNEL: &str = notify_channel!();
-
-diesel::table! {
-    background_jobs (id) {
-        id -> BigInt,
-        job_type -> Text,
-        data -> Jsonb,
-        priority -> SmallInt,
-        deduplicated -> Bool,
-        retries -> Integer,
-        last_retry -> Nullable<Timestamptz>,
-        last_error -> Nullable<Text>,
-        run_at -> Nullable<Timestamptz>,
-        created_at -> Timestamptz,
-    }
-}
 
 /// Settings of a [`PgStorage`]. `Debug` shows the URL with its credentials redacted.
 #[derive(Clone)]
@@ -84,51 +70,32 @@ impl PgConfig {
 /// wake-ups of idle workers.
 #[derive(Debug, Clone)]
 pub struct PgStorage {
-    pool: Pool<ConnectionManager<PgConnection>>,
+    pool: Pooled<PgConnection>,
     config: PgConfig,
 }
 
 impl PgStorage {
     /// Connects a pool to `config.url`. Fails at once when the database is unreachable.
     pub fn connect(config: PgConfig) -> Result<PgStorage, Error> {
-        if config.pool_size < 2 {
-            return Err(Error::PoolTooSmall { pool_size: config.pool_size });
-        }
-        let manager = ConnectionManager::<PgConnection>::new(&config.url);
-        let pool = Pool::builder()
-            .max_size(config.pool_size)
-            .min_idle(Some(1))
+        let builder = Pool::builder()
             .connection_timeout(config.connection_timeout)
             // No `SELECT 1` before every checkout: it would add a round trip to every claim.
             // A connection that broke fails its query, the transaction is retried later,
             // and diesel's manager drops connections it saw break.
-            .test_on_check_out(false)
-            .build(manager)
-            .map_err(|source| Error::Pool {
-                url: redact::redact(&config.url).into_owned(),
-                source,
-            })?;
+            .test_on_check_out(false);
+        let name = redact::redact(&config.url).into_owned();
+        let pool = Pooled::new(&config.url, name, config.pool_size, builder)?;
         Ok(PgStorage { pool, config })
     }
 
     /// Applies pending migrations of the job table; returns the versions applied.
     pub fn migrate(&self) -> Result<Vec<String>, Error> {
-        let mut conn = self.conn()?;
-        run_migrations(&mut conn)
+        run_migrations(&mut *self.pool.get()?)
     }
 
     /// The connection pool, for the application's own queries.
     pub fn pool(&self) -> &Pool<ConnectionManager<PgConnection>> {
-        &self.pool
-    }
-
-    fn conn(
-        &self,
-    ) -> Result<diesel::r2d2::PooledConnection<ConnectionManager<PgConnection>>, Error> {
-        self.pool.get().map_err(|source| Error::Pool {
-            url: redact::redact(&self.config.url).into_owned(),
-            source,
-        })
+        self.pool.pool()
     }
 }
 
@@ -231,8 +198,9 @@ struct IdsRow {
     ids: Vec<Option<i64>>,
 }
 
+/// The columns a claimed job and an operator's view of a job both start with.
 #[derive(QueryableByName)]
-struct ClaimRow {
+struct JobRow {
     #[diesel(sql_type = BigInt)]
     id: i64,
     #[diesel(sql_type = Text)]
@@ -243,28 +211,60 @@ struct ClaimRow {
     retries: i32,
 }
 
-#[derive(Queryable, QueryableByName, Selectable)]
-#[diesel(table_name = background_jobs)]
+impl From<JobRow> for ClaimedJob {
+    fn from(row: JobRow) -> ClaimedJob {
+        ClaimedJob {
+            id: JobId(row.id),
+            job_type: row.job_type,
+            data: Ok(row.data),
+            retries: u32::try_from(row.retries).unwrap_or(0),
+        }
+    }
+}
+
+/// Whether a job exists, and whether this transaction could lock it without waiting.
+const LOCK_IF_IDLE: &str = "WITH locked AS (\
+    SELECT id FROM background_jobs WHERE id = $1 FOR UPDATE SKIP LOCKED) \
+    SELECT EXISTS (SELECT 1 FROM locked) AS locked, \
+    EXISTS (SELECT 1 FROM background_jobs WHERE id = $1) AS present";
+
+#[derive(QueryableByName)]
+struct LockRow {
+    #[diesel(sql_type = Bool)]
+    locked: bool,
+    #[diesel(sql_type = Bool)]
+    present: bool,
+}
+
+/// The columns of [`InfoRow`], for the operator queries.
+const INFO_COLUMNS: &str =
+    "id, job_type, data, priority, retries, last_retry, last_error, run_at, created_at";
+
+#[derive(QueryableByName)]
 struct InfoRow {
-    id: i64,
-    job_type: String,
-    data: serde_json::Value,
+    #[diesel(embed)]
+    job: JobRow,
+    #[diesel(sql_type = diesel::sql_types::SmallInt)]
     priority: i16,
-    retries: i32,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
     last_retry: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Text>)]
     last_error: Option<String>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
     run_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Timestamptz)]
     created_at: DateTime<Utc>,
 }
 
 impl From<InfoRow> for JobInfo {
     fn from(row: InfoRow) -> JobInfo {
+        let JobRow { id, job_type, data, retries } = row.job;
         JobInfo {
-            id: JobId(row.id),
-            job_type: row.job_type,
-            data: row.data,
+            id: JobId(id),
+            job_type,
+            data,
             priority: row.priority,
-            retries: u32::try_from(row.retries).unwrap_or(0),
+            retries: u32::try_from(retries).unwrap_or(0),
             created_at: SystemTime::from(row.created_at),
             last_retry: row.last_retry.map(SystemTime::from),
             last_error: row.last_error,
@@ -304,7 +304,7 @@ const LONG_RUNNING: &str = "SELECT j.id, j.job_type, j.data, j.priority, j.retri
 struct RunningRow {
     #[diesel(embed)]
     info: InfoRow,
-    #[diesel(sql_type = Nullable<diesel::sql_types::Timestamptz>)]
+    #[diesel(sql_type = Nullable<Timestamptz>)]
     since: Option<DateTime<Utc>>,
 }
 
@@ -327,40 +327,53 @@ fn record_failure(
     .execute(conn)
 }
 
-fn micros(d: Duration) -> i64 {
-    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+impl PgStorage {
+    /// Runs `f` on a row locked without waiting: `Ok(None)` when the row does not exist,
+    /// `JobRunning` when a worker holds it.
+    fn with_idle_row<T>(
+        &self,
+        id: JobId,
+        f: impl FnOnce(&mut PgConnection) -> Result<T, Error>,
+    ) -> Result<Option<T>, StorageError> {
+        let mut conn = self.pool.get()?;
+        let result: Result<Result<Option<T>, StorageError>, Error> = conn.transaction(|conn| {
+            let row: LockRow =
+                diesel::sql_query(LOCK_IF_IDLE).bind::<BigInt, _>(id.0).get_result(conn)?;
+            Ok(match row {
+                LockRow { locked: true, .. } => Ok(Some(f(conn)?)),
+                LockRow { present: true, .. } => Err(StorageError::JobRunning(id)),
+                LockRow { present: false, .. } => Ok(None),
+            })
+        });
+        result?
+    }
 }
 
-impl PgStorage {
-    fn run_batch_inner(
-        &self,
-        filter: &JobFilter<'_>,
-        max: usize,
-        run: &mut dyn FnMut(&[ClaimedJob]) -> Vec<Outcome>,
-    ) -> Result<usize, StorageError> {
-        let mut conn = self.conn()?;
+impl Storage for PgStorage {
+    fn enqueue(&self, job: &NewJob) -> Result<Option<JobId>, StorageError> {
+        Ok(insert_job(&mut *self.pool.get()?, job)?)
+    }
+
+    fn enqueue_batch(&self, jobs: &[NewJob]) -> Result<Vec<Option<JobId>>, StorageError> {
+        Ok(insert_jobs(&mut *self.pool.get()?, jobs)?)
+    }
+
+    fn run_batch(&self, claim: Claim<'_>, run: &mut RunJobs<'_>) -> Result<usize, StorageError> {
+        let mut conn = self.pool.get()?;
         // The jobs `run` ran: once they did, an error means their outcomes were lost.
         let mut ran: Vec<JobId> = Vec::new();
         // The outer error is the database's; the inner one a wrong count of outcomes, which
         // records nothing and so commits nothing but the release of the row locks.
         let result: Result<Result<usize, StorageError>, Error> = conn.transaction(|conn| {
-            let (sql, types) = match filter {
+            let (sql, types) = match claim.filter {
                 JobFilter::Types(types) => (CLAIM_BATCH_TYPES, types),
                 JobFilter::AllExcept(types) => (CLAIM_BATCH_ALL_EXCEPT, types),
             };
-            let rows: Vec<ClaimRow> = diesel::sql_query(sql)
-                .bind::<diesel::sql_types::Array<Text>, _>(*types)
-                .bind::<BigInt, _>(i64::try_from(max.max(1)).unwrap_or(i64::MAX))
+            let rows: Vec<JobRow> = diesel::sql_query(sql)
+                .bind::<Array<Text>, _>(types)
+                .bind::<BigInt, _>(i64::try_from(claim.limit()).unwrap_or(i64::MAX))
                 .load(conn)?;
-            let claimed: Vec<ClaimedJob> = rows
-                .into_iter()
-                .map(|row| ClaimedJob {
-                    id: JobId(row.id),
-                    job_type: row.job_type,
-                    data: Ok(row.data),
-                    retries: u32::try_from(row.retries).unwrap_or(0),
-                })
-                .collect();
+            let claimed: Vec<ClaimedJob> = rows.into_iter().map(ClaimedJob::from).collect();
             if claimed.is_empty() {
                 return Ok(Ok(0));
             }
@@ -380,7 +393,8 @@ impl PgStorage {
                 }
             }
             if !done.is_empty() {
-                diesel::delete(background_jobs::table.filter(background_jobs::id.eq_any(&done)))
+                diesel::sql_query("DELETE FROM background_jobs WHERE id = ANY($1)")
+                    .bind::<Array<BigInt>, _>(&done)
                     .execute(conn)?;
             }
             Ok(Ok(claimed.len()))
@@ -398,59 +412,6 @@ impl PgStorage {
             }),
             Err(err) => Err(err.into()),
         }
-    }
-
-    /// Runs `f` on a row locked without waiting: `Ok(None)` when the row does not exist,
-    /// `JobRunning` when a worker holds it.
-    fn with_idle_row<T>(
-        &self,
-        id: JobId,
-        f: impl FnOnce(&mut PgConnection) -> Result<T, Error>,
-    ) -> Result<Option<T>, StorageError> {
-        let mut conn = self.conn()?;
-        let result: Result<Result<Option<T>, StorageError>, Error> = conn.transaction(|conn| {
-            let locked: Option<i64> = background_jobs::table
-                .find(id.0)
-                .select(background_jobs::id)
-                .for_update()
-                .skip_locked()
-                .get_result(conn)
-                .optional()?;
-            if locked.is_none() {
-                let exists: Option<i64> = background_jobs::table
-                    .find(id.0)
-                    .select(background_jobs::id)
-                    .get_result(conn)
-                    .optional()?;
-                return Ok(match exists {
-                    Some(_) => Err(StorageError::JobRunning(id)),
-                    None => Ok(None),
-                });
-            }
-            Ok(Ok(Some(f(conn)?)))
-        });
-        result?
-    }
-}
-
-impl Storage for PgStorage {
-    fn enqueue(&self, job: &NewJob) -> Result<Option<JobId>, StorageError> {
-        let mut conn = self.conn()?;
-        Ok(crate::enqueue_new(&mut *conn, job)?)
-    }
-
-    fn enqueue_batch(&self, jobs: &[NewJob]) -> Result<Vec<Option<JobId>>, StorageError> {
-        let mut conn = self.conn()?;
-        Ok(crate::enqueue_new_batch(&mut *conn, jobs)?)
-    }
-
-    fn run_batch(
-        &self,
-        filter: &JobFilter<'_>,
-        max: usize,
-        run: &mut dyn FnMut(&[ClaimedJob]) -> Vec<Outcome>,
-    ) -> Result<usize, StorageError> {
-        self.run_batch_inner(filter, max, run)
     }
 
     fn max_concurrent_claims(&self) -> Option<usize> {
@@ -474,51 +435,49 @@ impl Storage for PgStorage {
     }
 
     fn count_pending(&self) -> Result<u64, StorageError> {
-        let mut conn = self.conn()?;
-        let n: i64 = background_jobs::table.count().get_result(&mut *conn).map_err(Error::from)?;
-        Ok(u64::try_from(n).unwrap_or(0))
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let count: Count = diesel::sql_query("SELECT count(*) AS n FROM background_jobs")
+            .get_result(&mut *self.pool.get()?)
+            .map_err(Error::from)?;
+        Ok(u64::try_from(count.n).unwrap_or(0))
     }
 
     fn pending_jobs(&self, limit: usize) -> Result<Vec<JobInfo>, StorageError> {
-        let mut conn = self.conn()?;
-        let rows: Vec<InfoRow> = background_jobs::table
-            .select(InfoRow::as_select())
-            .order((background_jobs::priority.desc(), background_jobs::id.asc()))
-            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
-            .load(&mut *conn)
-            .map_err(Error::from)?;
-        Ok(rows.into_iter().map(JobInfo::from).collect())
+        let sql = format!(
+            "SELECT {INFO_COLUMNS} FROM background_jobs ORDER BY priority DESC, id LIMIT $1"
+        );
+        let query =
+            diesel::sql_query(sql).bind::<BigInt, _>(i64::try_from(limit).unwrap_or(i64::MAX));
+        load_infos(&mut *self.pool.get()?, query)
     }
 
     fn stalled_jobs(&self, older_than: Duration) -> Result<Vec<JobInfo>, StorageError> {
-        let mut conn = self.conn()?;
         // Without taking a lock: a row a worker holds has the holding transaction in its
         // `xmax`, and that transaction is in `pg_locks` until it ends.
-        let rows = background_jobs::table
-            .select(InfoRow::as_select())
-            .filter(
-                diesel::dsl::sql::<Bool>("created_at <= now() - ")
-                    .bind::<BigInt, _>(micros(older_than))
-                    .sql(" * interval '1 microsecond'"),
-            )
-            .filter(diesel::dsl::sql::<Bool>(&format!("NOT EXISTS ({HOLDER})")))
-            .order(background_jobs::id.asc())
-            .load::<InfoRow>(&mut *conn);
-        Ok(rows.map_err(Error::from)?.into_iter().map(JobInfo::from).collect())
+        let sql = format!(
+            "SELECT {INFO_COLUMNS} FROM background_jobs \
+             WHERE created_at <= now() - $1 * interval '1 microsecond' AND NOT EXISTS ({HOLDER}) \
+             ORDER BY id"
+        );
+        let query = diesel::sql_query(sql).bind::<BigInt, _>(micros(older_than));
+        load_infos(&mut *self.pool.get()?, query)
     }
 
     fn long_running_jobs(&self, longer_than: Duration) -> Result<Vec<RunningJob>, StorageError> {
-        let mut conn = self.conn()?;
         let rows: Vec<RunningRow> = diesel::sql_query(LONG_RUNNING)
             .bind::<BigInt, _>(micros(longer_than))
-            .load(&mut *conn)
+            .load(&mut *self.pool.get()?)
             .map_err(Error::from)?;
         rows.into_iter()
             .map(|row| {
                 let since = row.since.ok_or_else(|| {
                     StorageError::backend(format!(
                         "job {} is running, but pg_stat_activity hides when its worker's transaction started: the monitor's role needs the pg_read_all_stats role (GRANT pg_read_all_stats TO monitor) to see other roles' sessions",
-                        row.info.id
+                        row.info.job.id
                     ))
                 })?;
                 Ok(RunningJob { job: JobInfo::from(row.info), since: SystemTime::from(since) })
@@ -527,14 +486,13 @@ impl Storage for PgStorage {
     }
 
     fn failing_jobs(&self, min_failures: u32) -> Result<Vec<JobInfo>, StorageError> {
-        let mut conn = self.conn()?;
-        let rows: Vec<InfoRow> = background_jobs::table
-            .select(InfoRow::as_select())
-            .filter(background_jobs::retries.ge(i32::try_from(min_failures).unwrap_or(i32::MAX)))
-            .order((background_jobs::retries.desc(), background_jobs::id.asc()))
-            .load(&mut *conn)
-            .map_err(Error::from)?;
-        Ok(rows.into_iter().map(JobInfo::from).collect())
+        let sql = format!(
+            "SELECT {INFO_COLUMNS} FROM background_jobs WHERE retries >= $1 \
+             ORDER BY retries DESC, id"
+        );
+        let query = diesel::sql_query(sql)
+            .bind::<diesel::sql_types::Integer, _>(i32::try_from(min_failures).unwrap_or(i32::MAX));
+        load_infos(&mut *self.pool.get()?, query)
     }
 
     fn retry_now(&self, id: JobId) -> Result<bool, StorageError> {
@@ -550,10 +508,21 @@ impl Storage for PgStorage {
 
     fn delete(&self, id: JobId) -> Result<bool, StorageError> {
         let deleted = self.with_idle_row(id, |conn| {
-            Ok(diesel::delete(background_jobs::table.find(id.0)).execute(conn)?)
+            Ok(diesel::sql_query("DELETE FROM background_jobs WHERE id = $1")
+                .bind::<BigInt, _>(id.0)
+                .execute(conn)?)
         })?;
         Ok(deleted.is_some_and(|n| n > 0))
     }
+}
+
+/// Runs an operator query whose rows are [`InfoRow`]s.
+fn load_infos(
+    conn: &mut PgConnection,
+    query: impl diesel::query_dsl::LoadQuery<'static, PgConnection, InfoRow>,
+) -> Result<Vec<JobInfo>, StorageError> {
+    let rows: Vec<InfoRow> = query.load(conn).map_err(Error::from)?;
+    Ok(rows.into_iter().map(JobInfo::from).collect())
 }
 
 /// Stops the listening thread when dropped.

@@ -11,10 +11,11 @@ use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
-use queue_core::storage::{ClaimedJob, JobFilter, Outcome, Waker};
+use queue_core::storage::{Claim, ClaimedJob, JobFilter, Outcome, RunJobs, Waker};
 use queue_core::{JobId, JobInfo, NewJob, RunningJob, Storage, StorageError};
 
 use crate::error::Error;
+use crate::pool::{micros, Pooled};
 
 /// The migrations of the SQLite job table.
 pub(crate) const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -78,7 +79,7 @@ impl SqliteConfig {
 /// "database is locked" answers are retried, never returned.
 #[derive(Debug, Clone)]
 pub struct SqliteStorage {
-    pool: Pool<ConnectionManager<SqliteConnection>>,
+    pool: Pooled<SqliteConnection>,
     config: SqliteConfig,
     wakers: Arc<Mutex<Vec<Waker>>>,
 }
@@ -102,9 +103,6 @@ impl SqliteStorage {
     /// Opens (creating when missing) the database file with a connection pool, in WAL mode
     /// with a busy timeout.
     pub fn open(config: SqliteConfig) -> Result<SqliteStorage, Error> {
-        if config.pool_size < 2 {
-            return Err(Error::PoolTooSmall { pool_size: config.pool_size });
-        }
         // A lease is extended every third of it, and one extension must fit in that third
         // even when it waits for a writer.
         if config.lease < config.busy_timeout * 3 || config.lease < MIN_LEASE {
@@ -113,24 +111,18 @@ impl SqliteStorage {
                 busy_timeout: config.busy_timeout,
             });
         }
-        let url = config.path.to_string_lossy().into_owned();
-        let manager = ConnectionManager::<SqliteConnection>::new(&url);
-        let pool = Pool::builder()
-            .max_size(config.pool_size)
-            .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(30))
-            .connection_customizer(Box::new(Pragmas {
-                busy_timeout_ms: config.busy_timeout.as_millis(),
-            }))
-            .build(manager)
-            .map_err(|source| Error::Pool { url, source })?;
+        let builder =
+            Pool::builder().connection_timeout(Duration::from_secs(30)).connection_customizer(
+                Box::new(Pragmas { busy_timeout_ms: config.busy_timeout.as_millis() }),
+            );
+        let path = config.path.to_string_lossy().into_owned();
+        let pool = Pooled::new(&path, path.clone(), config.pool_size, builder)?;
         Ok(SqliteStorage { pool, config, wakers: Arc::default() })
     }
 
     /// Applies pending migrations of the job table; returns the versions applied.
     pub fn migrate(&self) -> Result<Vec<String>, Error> {
-        let mut conn = self.conn()?;
-        run_migrations(&mut conn)
+        run_migrations(&mut *self.pool.get()?)
     }
 
     /// The database file.
@@ -140,16 +132,7 @@ impl SqliteStorage {
 
     /// The connection pool, for the application's own queries.
     pub fn pool(&self) -> &Pool<ConnectionManager<SqliteConnection>> {
-        &self.pool
-    }
-
-    fn conn(
-        &self,
-    ) -> Result<diesel::r2d2::PooledConnection<ConnectionManager<SqliteConnection>>, Error> {
-        self.pool.get().map_err(|source| Error::Pool {
-            url: self.config.path.to_string_lossy().into_owned(),
-            source,
-        })
+        self.pool.pool()
     }
 
     /// Tells this process's workers that `jobs` jobs were enqueued on a connection of the
@@ -225,10 +208,6 @@ pub(crate) fn now_micros() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
         .unwrap_or(0)
-}
-
-fn micros(d: Duration) -> i64 {
-    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 
 fn to_system_time(micros: i64) -> SystemTime {
@@ -335,15 +314,11 @@ fn not_running(
 impl SqliteStorage {
     /// Leases up to `max` runnable jobs under one token, in one `BEGIN IMMEDIATE`.
     /// Returns the jobs, the claim's token and the lease's expiry.
-    fn claim(
-        &self,
-        filter: &JobFilter<'_>,
-        max: usize,
-    ) -> Result<(Vec<ClaimedJob>, i64, i64), Error> {
-        let mut conn = self.conn()?;
+    fn claim(&self, claim: Claim<'_>) -> Result<(Vec<ClaimedJob>, i64, i64), Error> {
+        let mut conn = self.pool.get()?;
         let token = new_token();
         let lease = micros(self.config.lease);
-        let limit = i64::try_from(max.max(1)).unwrap_or(i64::MAX);
+        let limit = i64::try_from(claim.limit()).unwrap_or(i64::MAX);
         let mut until = 0;
         let claimed = retry_busy(|| {
             conn.immediate_transaction(|conn| {
@@ -365,12 +340,12 @@ impl SqliteStorage {
                     ))
                     .limit(limit)
                     .into_boxed();
-                query = match filter {
+                query = match claim.filter {
                     JobFilter::Types(types) => {
-                        query.filter(background_jobs::job_type.eq_any(*types))
+                        query.filter(background_jobs::job_type.eq_any(types))
                     }
                     JobFilter::AllExcept(types) => {
-                        query.filter(diesel::dsl::not(background_jobs::job_type.eq_any(*types)))
+                        query.filter(diesel::dsl::not(background_jobs::job_type.eq_any(types)))
                     }
                 };
                 let rows = query.load::<(i64, String, String, i32)>(conn)?;
@@ -407,19 +382,138 @@ impl SqliteStorage {
         Ok((claimed, token, until))
     }
 
-    /// Claims up to `max` jobs, runs them while a helper thread extends their lease, and
+    /// Gives up this claim's leases without recording anything.
+    fn release(&self, ids: &[i64], token: i64) -> Result<(), Error> {
+        let mut conn = self.pool.get()?;
+        retry_busy(|| {
+            diesel::update(
+                background_jobs::table
+                    .filter(background_jobs::id.eq_any(ids))
+                    .filter(background_jobs::lock_token.eq(token)),
+            )
+            .set((
+                background_jobs::locked_until.eq(None::<i64>),
+                background_jobs::lock_token.eq(None::<i64>),
+                background_jobs::claimed_at.eq(None::<i64>),
+            ))
+            .execute(&mut conn)
+            .map_err(Error::from)
+        })?;
+        Ok(())
+    }
+
+    /// Extends this claim's leases; returns the new expiry. Gives up well within the lease
+    /// (a third of it) so that a stuck extension is noticed, not waited out.
+    fn extend_lease(&self, ids: &[i64], token: i64) -> Result<i64, Error> {
+        let patience = self.config.lease / 3;
+        let mut conn = self.pool.get_within(patience)?;
+        let until = now_micros().saturating_add(micros(self.config.lease));
+        let updated = retry_busy_for(patience, || {
+            diesel::update(
+                background_jobs::table
+                    .filter(background_jobs::id.eq_any(ids))
+                    .filter(background_jobs::lock_token.eq(token)),
+            )
+            .set(background_jobs::locked_until.eq(Some(until)))
+            .execute(&mut conn)
+            .map_err(Error::from)
+        })?;
+        if updated < ids.len() {
+            // Some row is no longer ours: report the lease as not extended.
+            return Ok(i64::MIN);
+        }
+        Ok(until)
+    }
+
+    /// Records the outcomes of the jobs this claim still holds; returns the jobs it no
+    /// longer held, whose outcomes were not recorded.
+    fn record(&self, outcomes: &[(JobId, Outcome)], token: i64) -> Result<Vec<JobId>, Error> {
+        let mut conn = self.pool.get()?;
+        // The `lock_token` condition makes a worker whose lease was taken over record
+        // nothing: the job belongs to the worker that took it over.
+        retry_busy(|| {
+            conn.immediate_transaction(|conn| {
+                let now = now_micros();
+                let mut gone = Vec::new();
+                for (id, outcome) in outcomes {
+                    let mine = background_jobs::table
+                        .find(id.0)
+                        .filter(background_jobs::lock_token.eq(token));
+                    let updated = match outcome {
+                        Outcome::Succeeded => diesel::delete(mine).execute(conn)?,
+                        Outcome::Failed { error, retry_in } => diesel::update(mine)
+                            .set((
+                                background_jobs::retries.eq(background_jobs::retries + 1),
+                                background_jobs::last_retry.eq(Some(now)),
+                                background_jobs::last_error.eq(Some(error)),
+                                background_jobs::run_at.eq(retry_in.map(|d| {
+                                    now.saturating_add(micros(d.min(queue_core::MAX_RETRY_DELAY)))
+                                })),
+                                background_jobs::locked_until.eq(None::<i64>),
+                                background_jobs::lock_token.eq(None::<i64>),
+                            ))
+                            .execute(conn)?,
+                    };
+                    if updated == 0 {
+                        gone.push(*id);
+                    }
+                }
+                Ok(gone)
+            })
+        })
+    }
+
+    /// Runs `f` on a job that exists and is not running: `Ok(None)` when it does not exist,
+    /// `JobRunning` when a worker holds an unexpired lease on it.
+    fn with_unleased_row(
+        &self,
+        id: JobId,
+        f: impl Fn(&mut SqliteConnection) -> QueryResult<usize>,
+    ) -> Result<Option<usize>, StorageError> {
+        let mut conn = self.pool.get()?;
+        retry_busy(|| {
+            conn.immediate_transaction(|conn| {
+                let now = now_micros();
+                let lease: Option<Option<i64>> = background_jobs::table
+                    .find(id.0)
+                    .select(background_jobs::locked_until)
+                    .first(conn)
+                    .optional()?;
+                match lease {
+                    None => Ok(Ok(None)),
+                    Some(Some(until)) if until >= now => Ok(Err(StorageError::JobRunning(id))),
+                    Some(_) => Ok(Ok(Some(f(conn)?))),
+                }
+            })
+        })?
+    }
+}
+
+impl Storage for SqliteStorage {
+    fn enqueue(&self, job: &NewJob) -> Result<Option<JobId>, StorageError> {
+        let mut conn = self.pool.get()?;
+        let id = crate::enqueue_new(&mut *conn, job)?;
+        if id.is_some() {
+            self.wake();
+        }
+        Ok(id)
+    }
+
+    fn enqueue_batch(&self, jobs: &[NewJob]) -> Result<Vec<Option<JobId>>, StorageError> {
+        let mut conn = self.pool.get()?;
+        let ids = crate::enqueue_new_batch(&mut *conn, jobs)?;
+        self.wake();
+        Ok(ids)
+    }
+
+    /// Claims up to `claim.max` jobs, runs them while a helper thread extends their lease, and
     /// records each outcome that this claim still holds the lease for.
     ///
     /// A lease that lapsed while the jobs ran (the process was paused, the extension could
     /// not get through) records nothing: another worker may have taken the jobs over, so
     /// the claim is released and the call fails with `NotRecorded`; the jobs run again.
-    fn run_leased(
-        &self,
-        filter: &JobFilter<'_>,
-        max: usize,
-        run: &mut dyn FnMut(&[ClaimedJob]) -> Vec<Outcome>,
-    ) -> Result<usize, StorageError> {
-        let (claimed, token, until) = self.claim(filter, max)?;
+    fn run_batch(&self, claim: Claim<'_>, run: &mut RunJobs<'_>) -> Result<usize, StorageError> {
+        let (claimed, token, until) = self.claim(claim)?;
         if claimed.is_empty() {
             return Ok(0);
         }
@@ -476,142 +570,6 @@ impl SqliteStorage {
         Ok(claimed.len())
     }
 
-    /// Gives up this claim's leases without recording anything.
-    fn release(&self, ids: &[i64], token: i64) -> Result<(), Error> {
-        let mut conn = self.conn()?;
-        retry_busy(|| {
-            diesel::update(
-                background_jobs::table
-                    .filter(background_jobs::id.eq_any(ids))
-                    .filter(background_jobs::lock_token.eq(token)),
-            )
-            .set((
-                background_jobs::locked_until.eq(None::<i64>),
-                background_jobs::lock_token.eq(None::<i64>),
-                background_jobs::claimed_at.eq(None::<i64>),
-            ))
-            .execute(&mut conn)
-            .map_err(Error::from)
-        })?;
-        Ok(())
-    }
-
-    /// Extends this claim's leases; returns the new expiry. Gives up well within the lease
-    /// (a third of it) so that a stuck extension is noticed, not waited out.
-    fn extend_lease(&self, ids: &[i64], token: i64) -> Result<i64, Error> {
-        let patience = self.config.lease / 3;
-        let mut conn = self.pool.get_timeout(patience).map_err(|source| Error::Pool {
-            url: self.config.path.to_string_lossy().into_owned(),
-            source,
-        })?;
-        let until = now_micros().saturating_add(micros(self.config.lease));
-        let updated = retry_busy_for(patience, || {
-            diesel::update(
-                background_jobs::table
-                    .filter(background_jobs::id.eq_any(ids))
-                    .filter(background_jobs::lock_token.eq(token)),
-            )
-            .set(background_jobs::locked_until.eq(Some(until)))
-            .execute(&mut conn)
-            .map_err(Error::from)
-        })?;
-        if updated < ids.len() {
-            // Some row is no longer ours: report the lease as not extended.
-            return Ok(i64::MIN);
-        }
-        Ok(until)
-    }
-
-    /// Records the outcomes of the jobs this claim still holds; returns the jobs it no
-    /// longer held, whose outcomes were not recorded.
-    fn record(&self, outcomes: &[(JobId, Outcome)], token: i64) -> Result<Vec<JobId>, Error> {
-        let mut conn = self.conn()?;
-        // The `lock_token` condition makes a worker whose lease was taken over record
-        // nothing: the job belongs to the worker that took it over.
-        retry_busy(|| {
-            conn.immediate_transaction(|conn| {
-                let now = now_micros();
-                let mut gone = Vec::new();
-                for (id, outcome) in outcomes {
-                    let mine = background_jobs::table
-                        .find(id.0)
-                        .filter(background_jobs::lock_token.eq(token));
-                    let updated = match outcome {
-                        Outcome::Succeeded => diesel::delete(mine).execute(conn)?,
-                        Outcome::Failed { error, retry_in } => diesel::update(mine)
-                            .set((
-                                background_jobs::retries.eq(background_jobs::retries + 1),
-                                background_jobs::last_retry.eq(Some(now)),
-                                background_jobs::last_error.eq(Some(error)),
-                                background_jobs::run_at.eq(retry_in.map(|d| {
-                                    now.saturating_add(micros(d.min(queue_core::MAX_RETRY_DELAY)))
-                                })),
-                                background_jobs::locked_until.eq(None::<i64>),
-                                background_jobs::lock_token.eq(None::<i64>),
-                            ))
-                            .execute(conn)?,
-                    };
-                    if updated == 0 {
-                        gone.push(*id);
-                    }
-                }
-                Ok(gone)
-            })
-        })
-    }
-
-    /// Runs `f` on a job that exists and is not running: `Ok(None)` when it does not exist,
-    /// `JobRunning` when a worker holds an unexpired lease on it.
-    fn with_idle_row<T>(
-        &self,
-        id: JobId,
-        f: impl Fn(&mut SqliteConnection) -> Result<T, Error>,
-    ) -> Result<Option<T>, StorageError> {
-        let mut conn = self.conn()?;
-        retry_busy(|| {
-            conn.immediate_transaction(|conn| {
-                let now = now_micros();
-                let lease: Option<Option<i64>> = background_jobs::table
-                    .find(id.0)
-                    .select(background_jobs::locked_until)
-                    .first(conn)
-                    .optional()?;
-                match lease {
-                    None => Ok(Ok(None)),
-                    Some(Some(until)) if until >= now => Ok(Err(StorageError::JobRunning(id))),
-                    Some(_) => Ok(Ok(Some(f(conn)?))),
-                }
-            })
-        })?
-    }
-}
-
-impl Storage for SqliteStorage {
-    fn enqueue(&self, job: &NewJob) -> Result<Option<JobId>, StorageError> {
-        let mut conn = self.conn()?;
-        let id = crate::enqueue_new(&mut *conn, job)?;
-        if id.is_some() {
-            self.wake();
-        }
-        Ok(id)
-    }
-
-    fn enqueue_batch(&self, jobs: &[NewJob]) -> Result<Vec<Option<JobId>>, StorageError> {
-        let mut conn = self.conn()?;
-        let ids = crate::enqueue_new_batch(&mut *conn, jobs)?;
-        self.wake();
-        Ok(ids)
-    }
-
-    fn run_batch(
-        &self,
-        filter: &JobFilter<'_>,
-        max: usize,
-        run: &mut dyn FnMut(&[ClaimedJob]) -> Vec<Outcome>,
-    ) -> Result<usize, StorageError> {
-        self.run_leased(filter, max, run)
-    }
-
     fn listen(&self, waker: Waker) -> Result<Option<Box<dyn Send>>, StorageError> {
         // Enqueues through this storage wake local workers; other processes are polled.
         if let Ok(mut wakers) = self.wakers.lock() {
@@ -621,7 +579,7 @@ impl Storage for SqliteStorage {
     }
 
     fn count_pending(&self) -> Result<u64, StorageError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.pool.get()?;
         let n: i64 = retry_busy(|| {
             background_jobs::table.count().get_result(&mut conn).map_err(Error::from)
         })?;
@@ -629,7 +587,7 @@ impl Storage for SqliteStorage {
     }
 
     fn pending_jobs(&self, limit: usize) -> Result<Vec<JobInfo>, StorageError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.pool.get()?;
         let rows: Vec<InfoRow> = retry_busy(|| {
             background_jobs::table
                 .select(InfoRow::as_select())
@@ -642,7 +600,7 @@ impl Storage for SqliteStorage {
     }
 
     fn stalled_jobs(&self, older_than: Duration) -> Result<Vec<JobInfo>, StorageError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.pool.get()?;
         let now = now_micros();
         let cutoff = now.saturating_sub(micros(older_than));
         let rows: Vec<InfoRow> = retry_busy(|| {
@@ -658,7 +616,7 @@ impl Storage for SqliteStorage {
     }
 
     fn long_running_jobs(&self, longer_than: Duration) -> Result<Vec<RunningJob>, StorageError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.pool.get()?;
         let now = now_micros();
         let cutoff = now.saturating_sub(micros(longer_than));
         let rows: Vec<(InfoRow, Option<i64>)> = retry_busy(|| {
@@ -680,7 +638,7 @@ impl Storage for SqliteStorage {
     }
 
     fn failing_jobs(&self, min_failures: u32) -> Result<Vec<JobInfo>, StorageError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.pool.get()?;
         let min = i32::try_from(min_failures).unwrap_or(i32::MAX);
         let rows: Vec<InfoRow> = retry_busy(|| {
             background_jobs::table
@@ -694,11 +652,10 @@ impl Storage for SqliteStorage {
     }
 
     fn retry_now(&self, id: JobId) -> Result<bool, StorageError> {
-        let updated = self.with_idle_row(id, |conn| {
+        let updated = self.with_unleased_row(id, |conn| {
             diesel::update(background_jobs::table.find(id.0))
                 .set(background_jobs::run_at.eq(Some(now_micros())))
                 .execute(conn)
-                .map_err(Error::from)
         })?;
         if updated.is_some() {
             self.wake();
@@ -707,8 +664,8 @@ impl Storage for SqliteStorage {
     }
 
     fn delete(&self, id: JobId) -> Result<bool, StorageError> {
-        let deleted = self.with_idle_row(id, |conn| {
-            diesel::delete(background_jobs::table.find(id.0)).execute(conn).map_err(Error::from)
+        let deleted = self.with_unleased_row(id, |conn| {
+            diesel::delete(background_jobs::table.find(id.0)).execute(conn)
         })?;
         Ok(deleted.is_some_and(|n| n > 0))
     }

@@ -396,7 +396,7 @@ fn a_read_only_role_sees_a_hung_job() {
 /// `--max-run-time` pages as running too long.
 #[test]
 fn a_hung_job_on_sqlite_pages() {
-    use queue_core::storage::{JobFilter, Outcome};
+    use queue_core::storage::{Claim, Outcome};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("registry.sqlite3");
     let storage = SqliteStorage::open(SqliteConfig::new(&path)).unwrap();
@@ -405,7 +405,7 @@ fn a_hung_job_on_sqlite_pages() {
     let url = path.display().to_string();
     let mut seen = None;
     storage
-        .run_batch(&JobFilter::Types(&["index_publish"]), 1, &mut |jobs| {
+        .run_batch(Claim::types(&["index_publish"], 1), &mut |jobs| {
             std::thread::sleep(std::time::Duration::from_millis(1500));
             seen = Some(run(monitor(&url).args(["--max-run-time", "1s"])));
             vec![Outcome::Succeeded; jobs.len()]

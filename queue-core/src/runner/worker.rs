@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
-use crate::storage::{ClaimedJob, JobFilter, Outcome, Storage};
+use crate::storage::{Claim, ClaimedJob, JobFilter, Outcome, Storage};
 
 use super::event::Event;
 use super::execute::{panic_message, Shared};
@@ -113,8 +113,8 @@ impl Tally {
 impl<S: Storage + ?Sized> Worker<S> {
     fn run(self) {
         let shared = &self.shared;
-        let filter = JobFilter::Types(&self.types);
-        let unknown = JobFilter::AllExcept(&shared.all_types);
+        let own = Claim { filter: JobFilter::Types(&self.types), max: self.batch_size };
+        let unknown = Claim { filter: JobFilter::AllExcept(&shared.all_types), ..own };
         while !shared.stop.load(Ordering::SeqCst) {
             let generation = shared.signal.generation();
             let mut tally = Tally::default();
@@ -123,11 +123,11 @@ impl<S: Storage + ?Sized> Worker<S> {
                 tally.add(&outcomes);
                 outcomes
             };
-            let mut claimed = shared.storage.run_batch(&filter, self.batch_size, &mut run);
+            let mut claimed = shared.storage.run_batch(own, &mut run);
             // With nothing of its own to do, any worker records rows no registered job
             // type can run, so operators see them.
             if shared.config.fail_unknown_job_types && matches!(claimed, Ok(0)) {
-                claimed = shared.storage.run_batch(&unknown, self.batch_size, &mut run);
+                claimed = shared.storage.run_batch(unknown, &mut run);
             }
             // A success counts once the storage recorded it; jobs whose outcomes were lost
             // (the claim lapsed, the session ended) count as failed runs.

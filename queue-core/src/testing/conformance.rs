@@ -17,7 +17,7 @@ use crate::job::Job;
 use crate::retry::RetryPolicy;
 use crate::row::{JobId, NewJob};
 use crate::runner::{Runner, RunnerConfig};
-use crate::storage::{ClaimedJob, JobFilter, Outcome, Storage, StorageError};
+use crate::storage::{Claim, ClaimedJob, JobFilter, Outcome, Storage, StorageError};
 
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -425,7 +425,7 @@ pub fn foreign_job_types_are_left_alone<S: Storage>(storage: S) {
 pub fn a_huge_retry_delay_is_recorded<S: Storage>(storage: S) {
     let id = enqueue(&storage, &job("a", json!(1), 0));
     let claimed = storage
-        .run_batch(&JobFilter::Types(&["a"]), 1, &mut |jobs| {
+        .run_batch(Claim::types(&["a"], 1), &mut |jobs| {
             vec![
                 Outcome::Failed { error: "later".into(), retry_in: Some(Duration::MAX) };
                 jobs.len()
@@ -588,7 +588,7 @@ pub fn batch_claims_record_each_outcome<S: Storage>(storage: S) {
     let third = enqueue(&storage, &job("a", json!(3), 0));
     let mut seen = Vec::new();
     let claimed = storage
-        .run_batch(&JobFilter::Types(&["a"]), 2, &mut |jobs| {
+        .run_batch(Claim::types(&["a"], 2), &mut |jobs| {
             seen = jobs.iter().map(|j| j.id).collect();
             vec![
                 Outcome::Succeeded,
@@ -601,7 +601,7 @@ pub fn batch_claims_record_each_outcome<S: Storage>(storage: S) {
     let left: Vec<JobId> = storage.pending_jobs(10).unwrap().iter().map(|j| j.id).collect();
     assert_eq!(left, vec![first, third], "the succeeded job is gone, the failed one kept");
     assert_eq!(storage.failing_jobs(1).unwrap()[0].last_error.as_deref(), Some("boom"));
-    assert_eq!(storage.run_batch(&JobFilter::Types(&["none"]), 5, &mut |_| Vec::new()).unwrap(), 0);
+    assert_eq!(storage.run_batch(Claim::types(&["none"], 5), &mut |_| Vec::new()).unwrap(), 0);
 }
 
 /// A callback that returns the wrong number of outcomes gets an error; nothing is recorded
@@ -611,7 +611,7 @@ pub fn a_wrong_outcome_count_records_nothing<S: Storage>(storage: S) {
     let second = enqueue(&storage, &job("a", json!(2), 0));
     for outcomes in [vec![Outcome::Succeeded], vec![Outcome::Succeeded; 3], Vec::new()] {
         let err = storage
-            .run_batch(&JobFilter::Types(&["a"]), 2, &mut |_| outcomes.clone())
+            .run_batch(Claim::types(&["a"], 2), &mut |_| outcomes.clone())
             .expect_err("a wrong number of outcomes is an error");
         assert!(matches!(err, StorageError::Outcomes { claimed: 2, .. }), "{err}");
         let pending = storage.pending_jobs(10).unwrap();
@@ -623,7 +623,7 @@ pub fn a_wrong_outcome_count_records_nothing<S: Storage>(storage: S) {
     }
     let mut seen = 0;
     let claimed = storage
-        .run_batch(&JobFilter::Types(&["a"]), 2, &mut |jobs| {
+        .run_batch(Claim::types(&["a"], 2), &mut |jobs| {
             seen = jobs.len();
             vec![Outcome::Succeeded; jobs.len()]
         })
@@ -668,7 +668,7 @@ pub fn a_job_outliving_its_lease_is_held_and_completed_once<S: Storage>(storage:
         let (storage, runs) = (Arc::clone(&storage), Arc::clone(&runs));
         let (running, enqueued) = (Arc::clone(&running), Arc::clone(&enqueued));
         std::thread::spawn(move || {
-            storage.run_batch(&JobFilter::Types(&types), 1, &mut |jobs| {
+            storage.run_batch(Claim::types(&types, 1), &mut |jobs| {
                 runs.lock().unwrap().extend(jobs.iter().map(|j| j.id));
                 running.wait();
                 std::thread::sleep(SHORT_LEASE * 4);
@@ -682,7 +682,7 @@ pub fn a_job_outliving_its_lease_is_held_and_completed_once<S: Storage>(storage:
     let deadline = Instant::now() + SHORT_LEASE * 3;
     while Instant::now() < deadline {
         let claimed = storage
-            .run_batch(&JobFilter::Types(&types), 10, &mut |jobs| {
+            .run_batch(Claim::types(&types, 10), &mut |jobs| {
                 runs.lock().unwrap().extend(jobs.iter().map(|j| j.id));
                 vec![Outcome::Failed { error: "not now".into(), retry_in: None }; jobs.len()]
             })
@@ -713,7 +713,7 @@ pub fn long_running_jobs_are_the_held_ones<S: Storage>(storage: S) {
         let storage = Arc::clone(&storage);
         let (running, checked) = (Arc::clone(&running), Arc::clone(&checked));
         std::thread::spawn(move || {
-            storage.run_batch(&JobFilter::Types(&["hangs"]), 1, &mut |jobs| {
+            storage.run_batch(Claim::types(&["hangs"], 1), &mut |jobs| {
                 running.wait();
                 checked.wait();
                 vec![Outcome::Succeeded; jobs.len()]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use diesel::connection::SimpleConnection as _;
 use diesel::{Connection as _, RunQueryDsl as _};
-use queue_core::storage::{JobFilter, Outcome};
+use queue_core::storage::{Claim, Outcome};
 use queue_core::{JobId, NewJob, Storage, StorageError};
 
 use crate::fixtures;
@@ -42,7 +42,7 @@ fn sqlite_an_enqueue_never_merges_into_a_lapsed_lease() {
     let (storage, dir) = fixtures::sqlite_with_lease(LEASE);
     let first = storage.enqueue(&dedup_job()).unwrap().unwrap();
     let mut merged = None;
-    let result = storage.run_batch(&JobFilter::Types(&["sync"]), 1, &mut |jobs| {
+    let result = storage.run_batch(Claim::types(&["sync"], 1), &mut |jobs| {
         // The worker "reads the database", then its lease lapses while it is stuck.
         block_writers(&dir.path().join("jobs.sqlite3"), LEASE * 2);
         // A request changes the database and enqueues the same job: it must get its own
@@ -69,11 +69,11 @@ fn sqlite_a_lease_taken_over_is_completed_once() {
     let (storage, dir) = fixtures::sqlite_with_lease(LEASE);
     let first = storage.enqueue(&dedup_job()).unwrap().unwrap();
     let mut taken_over = Vec::new();
-    let result = storage.run_batch(&JobFilter::Types(&["sync"]), 1, &mut |_jobs| {
+    let result = storage.run_batch(Claim::types(&["sync"], 1), &mut |_jobs| {
         block_writers(&dir.path().join("jobs.sqlite3"), LEASE * 2);
         // Another worker takes the lapsed job over and completes it.
         let n = storage
-            .run_batch(&JobFilter::Types(&["sync"]), 1, &mut |jobs| {
+            .run_batch(Claim::types(&["sync"], 1), &mut |jobs| {
                 taken_over.extend(jobs.iter().map(|j| j.id));
                 vec![Outcome::Succeeded; jobs.len()]
             })
@@ -92,7 +92,7 @@ fn postgres_a_killed_session_fails_the_completion() {
     let (storage, db) = fixtures::pg();
     let first = storage.enqueue(&dedup_job()).unwrap().unwrap();
     let mut second_run = Vec::new();
-    let result = storage.run_batch(&JobFilter::Types(&["sync"]), 1, &mut |jobs| {
+    let result = storage.run_batch(Claim::types(&["sync"], 1), &mut |jobs| {
         // An operator (or idle_in_transaction_session_timeout, or a failover) ends the
         // session that holds the row lock, while the job runs.
         let mut admin = diesel::PgConnection::establish(db.url()).unwrap();
@@ -123,7 +123,7 @@ fn postgres_a_killed_session_fails_the_completion() {
         }
         // The row is free again: another worker starts the same job.
         let n = storage
-            .run_batch(&JobFilter::Types(&["sync"]), 1, &mut |jobs| {
+            .run_batch(Claim::types(&["sync"], 1), &mut |jobs| {
                 second_run.extend(jobs.iter().map(|j| j.id));
                 vec![Outcome::Failed { error: "second run".into(), retry_in: None }; jobs.len()]
             })
