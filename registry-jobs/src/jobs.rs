@@ -1,6 +1,7 @@
 //! The index jobs: each makes one crate's index file equal to what the database says when
 //! the job runs, so retries, duplicates and any order of execution converge.
 
+use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 
 use index_git::{Applied, CrateName, Edit, IndexLine, IndexRepo};
@@ -138,102 +139,84 @@ pub struct CrateSync {
     pub failed: Vec<(String, RegistryError)>,
 }
 
-/// Queued by [`publish`](crate::publish): syncs the crate's index file.
+/// The change an [`IndexJob`] was queued for: it names the job type stored in the job row
+/// and the verb of its commit message. The three changes do the same work (they sync the
+/// crate's whole file); they stay three job types so that a deployed worker reads the rows
+/// older versions wrote.
+pub trait IndexChange: Send + Sync + 'static {
+    /// The job type's name in the job table.
+    const JOB_NAME: &'static str;
+    /// The commit message's verb: `Publish`, `Yank`, `Unyank`.
+    const VERB: &'static str;
+}
+
+/// The changes an [`IndexJob`] is queued for, as its type parameter.
+pub mod changes {
+    /// A publish ([`PublishJob`](super::PublishJob)).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Publish {}
+
+    /// A yank ([`YankJob`](super::YankJob)).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Yank {}
+
+    /// An unyank ([`UnyankJob`](super::UnyankJob)).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Unyank {}
+
+    impl super::IndexChange for Publish {
+        const JOB_NAME: &'static str = "index_publish";
+        const VERB: &'static str = "Publish";
+    }
+
+    impl super::IndexChange for Yank {
+        const JOB_NAME: &'static str = "index_yank";
+        const VERB: &'static str = "Yank";
+    }
+
+    impl super::IndexChange for Unyank {
+        const JOB_NAME: &'static str = "index_unyank";
+        const VERB: &'static str = "Unyank";
+    }
+}
+
+/// Queued by [`publish`](crate::publish): syncs the crate's git index file.
+pub type PublishJob = IndexJob<changes::Publish>;
+/// Queued by [`yank`](crate::yank): syncs the crate's git index file.
+pub type YankJob = IndexJob<changes::Yank>;
+/// Queued by [`unyank`](crate::unyank): syncs the crate's git index file.
+pub type UnyankJob = IndexJob<changes::Unyank>;
+
+/// Syncs a crate's git index file: [`PublishJob`], [`YankJob`] or [`UnyankJob`].
 ///
 /// Whatever the job was queued for, it makes the crate's whole file what the database says
-/// when it runs, so it is safe to run twice, late or out of order.
+/// when it runs, so it is safe to run twice, late or out of order. The row holds
+/// `{"crate": ..., "version": ...}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PublishJob {
+pub struct IndexJob<C: IndexChange> {
     /// The crate the job was queued for.
     #[serde(rename = "crate")]
     pub krate: String,
     /// The version the job was queued for.
     pub version: String,
+    #[serde(skip)]
+    change: PhantomData<fn() -> C>,
 }
 
-impl PublishJob {
+impl<C: IndexChange> IndexJob<C> {
+    /// The job for `version` of `krate`.
+    pub fn new(krate: impl Into<String>, version: impl Into<String>) -> IndexJob<C> {
+        IndexJob { krate: krate.into(), version: version.into(), change: PhantomData }
+    }
+
     /// `Publish foo 1.2.3`: what the job does, for commit messages and logs.
     pub fn describe(&self) -> String {
-        format!("Publish {} {}", self.krate, self.version)
+        format!("{} {} {}", C::VERB, self.krate, self.version)
     }
 }
 
-impl Job for PublishJob {
-    const JOB_NAME: &'static str = "index_publish";
-    const QUEUE: &'static str = INDEX_QUEUE;
-    const DEDUPLICATED: bool = true;
-    const BATCH_SIZE: usize = INDEX_BATCH_SIZE;
-    type Context = IndexContext;
-
-    fn run(&self, ctx: &IndexContext) -> anyhow::Result<()> {
-        ctx.sync_crate(&self.krate, &self.describe())?;
-        Ok(())
-    }
-
-    fn run_batch(jobs: &[Self], ctx: &IndexContext) -> Vec<anyhow::Result<()>> {
-        run_index_batch(jobs.iter().map(|j| (j.krate.as_str(), j.describe())).collect(), ctx)
-    }
-}
-
-/// Queued by [`yank`](crate::yank): syncs the crate's index file.
-///
-/// Whatever the job was queued for, it makes the crate's whole file what the database says
-/// when it runs, so it is safe to run twice, late or out of order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct YankJob {
-    /// The crate the job was queued for.
-    #[serde(rename = "crate")]
-    pub krate: String,
-    /// The version the job was queued for.
-    pub version: String,
-}
-
-impl YankJob {
-    /// `Yank foo 1.2.3`: what the job does, for commit messages and logs.
-    pub fn describe(&self) -> String {
-        format!("Yank {} {}", self.krate, self.version)
-    }
-}
-
-impl Job for YankJob {
-    const JOB_NAME: &'static str = "index_yank";
-    const QUEUE: &'static str = INDEX_QUEUE;
-    const DEDUPLICATED: bool = true;
-    const BATCH_SIZE: usize = INDEX_BATCH_SIZE;
-    type Context = IndexContext;
-
-    fn run(&self, ctx: &IndexContext) -> anyhow::Result<()> {
-        ctx.sync_crate(&self.krate, &self.describe())?;
-        Ok(())
-    }
-
-    fn run_batch(jobs: &[Self], ctx: &IndexContext) -> Vec<anyhow::Result<()>> {
-        run_index_batch(jobs.iter().map(|j| (j.krate.as_str(), j.describe())).collect(), ctx)
-    }
-}
-
-/// Queued by [`unyank`](crate::unyank): syncs the crate's index file.
-///
-/// Whatever the job was queued for, it makes the crate's whole file what the database says
-/// when it runs, so it is safe to run twice, late or out of order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UnyankJob {
-    /// The crate the job was queued for.
-    #[serde(rename = "crate")]
-    pub krate: String,
-    /// The version the job was queued for.
-    pub version: String,
-}
-
-impl UnyankJob {
-    /// `Unyank foo 1.2.3`: what the job does, for commit messages and logs.
-    pub fn describe(&self) -> String {
-        format!("Unyank {} {}", self.krate, self.version)
-    }
-}
-
-impl Job for UnyankJob {
-    const JOB_NAME: &'static str = "index_unyank";
+impl<C: IndexChange> Job for IndexJob<C> {
+    const JOB_NAME: &'static str = C::JOB_NAME;
     const QUEUE: &'static str = INDEX_QUEUE;
     const DEDUPLICATED: bool = true;
     const BATCH_SIZE: usize = INDEX_BATCH_SIZE;

@@ -38,8 +38,8 @@ pub use db::expected_lines;
 pub use db::{RegistryConnection, PG_REGISTRY_MIGRATIONS, SQLITE_REGISTRY_MIGRATIONS};
 pub use error::RegistryError;
 pub use jobs::{
-    register_index_jobs, CrateSync, IndexContext, PublishJob, UnyankJob, YankJob, INDEX_BATCH_SIZE,
-    INDEX_QUEUE,
+    changes, register_index_jobs, CrateSync, IndexChange, IndexContext, IndexJob, PublishJob,
+    UnyankJob, YankJob, INDEX_BATCH_SIZE, INDEX_QUEUE,
 };
 pub use metadata::{
     MetadataError, PublishRequest, MAX_DEPENDENCIES, MAX_FEATURES, MAX_FEATURE_NAME_LEN,

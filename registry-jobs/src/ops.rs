@@ -163,10 +163,7 @@ fn record_version<C: RegistryConnection>(
                 description.map(|d| d.chars().take(MAX_DESCRIPTION_LEN).collect::<String>());
             conn.set_description(crate_id, description.as_deref())?;
         }
-        let job = queue_diesel::enqueue(
-            conn,
-            &PublishJob { krate: name.to_string(), version: num.clone() },
-        )?;
+        let job = queue_diesel::enqueue(conn, &PublishJob::new(name.as_str(), num.as_str()))?;
         queue_diesel::enqueue(conn, &SparseIndexJob { krate: name.to_string() })?;
         Ok(Published { name: name.clone(), vers: vers.clone(), job })
     })
@@ -236,9 +233,9 @@ fn set_yanked<C: RegistryConnection>(
         conn.set_yanked(row.id, yanked)?;
         queue_diesel::enqueue(conn, &SparseIndexJob { krate: real_name.clone() })?;
         let job = if yanked {
-            queue_diesel::enqueue(conn, &YankJob { krate: real_name, version: row.num })?
+            queue_diesel::enqueue(conn, &YankJob::new(real_name, row.num))?
         } else {
-            queue_diesel::enqueue(conn, &UnyankJob { krate: real_name, version: row.num })?
+            queue_diesel::enqueue(conn, &UnyankJob::new(real_name, row.num))?
         };
         Ok(YankOutcome { changed: true, job })
     })

@@ -3,30 +3,25 @@
 
 use std::process::Command;
 
-use diesel::RunQueryDsl as _;
 use queue_core::Storage as _;
-use registry_jobs::{publish, reconcile, Difference};
+use registry_jobs::{reconcile, Difference};
 
-use crate::fixtures::{request, with_conn, Backend, Registry};
+use crate::fixtures::{request, Backend, Registry};
 
 fn corrupt_row(registry: &Registry, name: &str) {
-    with_conn!(registry, |conn| diesel::sql_query(format!(
+    registry.execute(&format!(
         "UPDATE versions SET dependencies = 'not json' \
          WHERE crate_id = (SELECT id FROM crates WHERE name = '{name}')"
-    ))
-    .execute(conn)
-    .unwrap());
+    ));
 }
 
 #[test]
 fn a_corrupt_row_fails_its_own_job_and_the_batch_commits_the_rest() {
     for backend in [Backend::Sqlite, Backend::Postgres] {
         let registry = Registry::new(backend);
-        with_conn!(registry, |conn| {
-            for name in ["good-a", "bad-b", "good-c"] {
-                publish(conn, &request(name, "1.0.0")).unwrap();
-            }
-        });
+        for name in ["good-a", "bad-b", "good-c"] {
+            registry.database.publish(&request(name, "1.0.0")).unwrap();
+        }
         corrupt_row(&registry, "bad-b");
         let report = registry.drain_with_retry(std::time::Duration::from_secs(3600));
         // Each publish queues its git job and its sparse index job; the corrupt row fails
@@ -48,11 +43,9 @@ fn a_corrupt_row_fails_its_own_job_and_the_batch_commits_the_rest() {
 #[test]
 fn reconcile_repairs_what_it_can_and_reports_what_it_cannot() {
     let registry = Registry::new(Backend::Sqlite);
-    with_conn!(registry, |conn| {
-        for name in ["fine", "broken", "corrupt"] {
-            publish(conn, &request(name, "1.0.0")).unwrap();
-        }
-    });
+    for name in ["fine", "broken", "corrupt"] {
+        registry.database.publish(&request(name, "1.0.0")).unwrap();
+    }
     registry.drain();
     corrupt_row(&registry, "corrupt");
     // An unparsable line lands in `broken`'s file straight on the remote.

@@ -3,11 +3,9 @@
 //! what the database says, on both backends.
 
 use queue_core::{Job as _, JobInfo};
-use registry_jobs::{
-    publish, reconcile, unyank, yank, IndexContext, PublishJob, SparseIndexJob, UnyankJob, YankJob,
-};
+use registry_jobs::{reconcile, IndexContext, PublishJob, SparseIndexJob, UnyankJob, YankJob};
 
-use crate::fixtures::{request, with_conn, Backend, Registry};
+use crate::fixtures::{request, Backend, Registry};
 
 /// A small deterministic generator (xorshift64*), so a failure can be replayed.
 struct Rng(u64);
@@ -51,25 +49,23 @@ fn converge(backend: Backend, seed: u64) {
     let mut versions: Vec<(usize, String)> = Vec::new();
     let mut refused_runs = 0;
     for round in 0..4 {
-        with_conn!(registry, |conn| {
-            for step in 0..10 {
-                let roll = rng.below(3);
-                if roll == 0 || versions.is_empty() {
-                    let krate = rng.below(crates.len());
-                    let vers = format!("{round}.{step}.{}", versions.len());
-                    publish(conn, &request(crates[krate], &vers)).unwrap();
-                    versions.push((krate, vers));
+        for step in 0..10 {
+            let roll = rng.below(3);
+            if roll == 0 || versions.is_empty() {
+                let krate = rng.below(crates.len());
+                let vers = format!("{round}.{step}.{}", versions.len());
+                registry.database.publish(&request(crates[krate], &vers)).unwrap();
+                versions.push((krate, vers));
+            } else {
+                let (krate, vers) = versions[rng.below(versions.len())].clone();
+                let name = crates[krate].to_ascii_lowercase();
+                if roll == 1 {
+                    registry.database.set_yanked(&name, &vers, true).unwrap();
                 } else {
-                    let (krate, vers) = versions[rng.below(versions.len())].clone();
-                    let name = crates[krate].to_ascii_lowercase();
-                    if roll == 1 {
-                        yank(conn, &name, &vers).unwrap();
-                    } else {
-                        unyank(conn, &name, &vers).unwrap();
-                    }
+                    registry.database.set_yanked(&name, &vers, false).unwrap();
                 }
             }
-        });
+        }
         // Some of the queued jobs run now, shuffled, some twice, some pushes refused.
         let mut jobs = registry.storage.pending_jobs(10_000).unwrap();
         rng.shuffle(&mut jobs);

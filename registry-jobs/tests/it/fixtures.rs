@@ -10,9 +10,7 @@ use index_git::IndexRepo;
 use queue_core::{DrainReport, Runner, RunnerConfig, Storage};
 use queue_diesel::testing::TestDatabase;
 use queue_diesel::{PgConfig, PgStorage, SqliteConfig, SqliteStorage};
-use registry_jobs::{
-    register_index_jobs, Database, IndexContext, PublishRequest, RegistryConnection as _,
-};
+use registry_jobs::{register_index_jobs, Database, IndexContext, PublishRequest};
 
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,26 +36,18 @@ pub(crate) struct Registry {
     _guard: Guard,
 }
 
-/// Runs `$body` with `$conn` bound to a pooled connection of the registry's backend.
-macro_rules! with_conn {
-    ($registry:expr, |$conn:ident| $body:expr) => {
-        match &$registry.database {
-            registry_jobs::Database::Postgres(pool) => {
-                let mut pooled = pool.get().unwrap();
-                let $conn = &mut *pooled;
-                $body
-            }
-            registry_jobs::Database::Sqlite(pool) => {
-                let mut pooled = pool.get().unwrap();
-                let $conn = &mut *pooled;
-                $body
-            }
-        }
-    };
-}
-pub(crate) use with_conn;
-
 impl Registry {
+    /// Runs a statement of SQL both backends understand, behind the operations' back.
+    pub(crate) fn execute(&self, sql: &str) {
+        use diesel::RunQueryDsl as _;
+        let query = diesel::sql_query(sql);
+        match &self.database {
+            registry_jobs::Database::Postgres(pool) => query.execute(&mut *pool.get().unwrap()),
+            registry_jobs::Database::Sqlite(pool) => query.execute(&mut *pool.get().unwrap()),
+        }
+        .unwrap();
+    }
+
     pub(crate) fn new(backend: Backend) -> Registry {
         let upstream = UpstreamIndex::new();
         let repo = IndexRepo::open_or_clone(upstream.repo_config("worker")).unwrap();
@@ -83,7 +73,7 @@ impl Registry {
             .with_sparse_index(registry_jobs::SparseIndex::new(sparse.path()));
         let registry =
             Registry { storage, database, upstream, ctx: Arc::new(ctx), sparse, _guard: guard };
-        let applied = with_conn!(registry, |conn| conn.run_migrations().unwrap());
+        let applied = registry.database.migrate().unwrap();
         assert!(applied.len() >= 2, "the job table and the registry tables: {applied:?}");
         registry
     }

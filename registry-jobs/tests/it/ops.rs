@@ -2,15 +2,15 @@
 
 use index_git::{DependencyKind, IndexDependency};
 use queue_core::Storage as _;
-use registry_jobs::{publish, unyank, yank, RegistryError};
+use registry_jobs::{publish, RegistryConnection, RegistryError, WithConnection};
 
-use crate::fixtures::{request, with_conn, Backend, Registry};
+use crate::fixtures::{request, Backend, Registry};
 
 #[test]
 fn bad_input_gets_a_typed_error_naming_it() {
     let registry = Registry::new(Backend::Sqlite);
-    let errors: Vec<String> = with_conn!(registry, |conn| {
-        publish(conn, &request("foo-bar", "1.0.0")).unwrap();
+    let errors: Vec<String> = {
+        registry.database.publish(&request("foo-bar", "1.0.0")).unwrap();
         let mut bad_dep = request("dep-user", "1.0.0");
         bad_dep.deps.push(IndexDependency {
             name: "serde".into(),
@@ -26,20 +26,20 @@ fn bad_input_gets_a_typed_error_naming_it() {
         let mut bad_cksum = request("sum", "1.0.0");
         bad_cksum.cksum = "XYZ".into();
         vec![
-            publish(conn, &request("../etc", "1.0.0")).unwrap_err(),
-            publish(conn, &request("foo", "one")).unwrap_err(),
-            publish(conn, &bad_dep).unwrap_err(),
-            publish(conn, &bad_cksum).unwrap_err(),
-            publish(conn, &request("foo-bar", "1.0.0")).unwrap_err(),
-            publish(conn, &request("foo-bar", "1.0.0+build.5")).unwrap_err(),
-            publish(conn, &request("foo_bar", "2.0.0")).unwrap_err(),
-            yank(conn, "nope", "1.0.0").unwrap_err(),
-            yank(conn, "foo-bar", "9.9.9").unwrap_err(),
+            registry.database.publish(&request("../etc", "1.0.0")).unwrap_err(),
+            registry.database.publish(&request("foo", "one")).unwrap_err(),
+            registry.database.publish(&bad_dep).unwrap_err(),
+            registry.database.publish(&bad_cksum).unwrap_err(),
+            registry.database.publish(&request("foo-bar", "1.0.0")).unwrap_err(),
+            registry.database.publish(&request("foo-bar", "1.0.0+build.5")).unwrap_err(),
+            registry.database.publish(&request("foo_bar", "2.0.0")).unwrap_err(),
+            registry.database.set_yanked("nope", "1.0.0", true).unwrap_err(),
+            registry.database.set_yanked("foo-bar", "9.9.9", true).unwrap_err(),
         ]
         .into_iter()
         .map(|e| e.to_string())
         .collect()
-    });
+    };
     insta::assert_snapshot!(errors.join("\n"), @r#"
     invalid crate name "../etc": the first character must be an ASCII letter, found '.'
     invalid version "one": unexpected character 'o' while parsing major version number
@@ -61,16 +61,14 @@ fn bad_input_gets_a_typed_error_naming_it() {
 #[test]
 fn yanking_twice_changes_nothing_the_second_time() {
     let registry = Registry::new(Backend::Sqlite);
-    with_conn!(registry, |conn| {
-        publish(conn, &request("foo", "1.0.0")).unwrap();
-        let first = yank(conn, "foo", "1.0.0").unwrap();
-        assert!(first.changed && first.job.is_some());
-        let second = yank(conn, "foo", "1.0.0").unwrap();
-        assert!(!second.changed && second.job.is_none(), "nothing queued");
-        let unyanked = unyank(conn, "foo", "1.0.0").unwrap();
-        assert!(unyanked.changed);
-        assert!(!unyank(conn, "foo", "1.0.0").unwrap().changed);
-    });
+    registry.database.publish(&request("foo", "1.0.0")).unwrap();
+    let first = registry.database.set_yanked("foo", "1.0.0", true).unwrap();
+    assert!(first.changed && first.job.is_some());
+    let second = registry.database.set_yanked("foo", "1.0.0", true).unwrap();
+    assert!(!second.changed && second.job.is_none(), "nothing queued");
+    let unyanked = registry.database.set_yanked("foo", "1.0.0", false).unwrap();
+    assert!(unyanked.changed);
+    assert!(!registry.database.set_yanked("foo", "1.0.0", false).unwrap().changed);
     // publish, yank, unyank, and one sparse index job: the later ones were coalesced with
     // the pending one.
     assert_eq!(registry.storage.count_pending().unwrap(), 4, "publish, yank, unyank, sparse");
@@ -78,20 +76,25 @@ fn yanking_twice_changes_nothing_the_second_time() {
 
 fn rolled_back_publish_leaves_nothing(backend: Backend) {
     let registry = Registry::new(backend);
-    let result: Result<(), RegistryError> = with_conn!(registry, |conn| {
-        use diesel::Connection as _;
-        conn.transaction(|conn| {
-            let published = publish(conn, &request("ghost", "1.0.0"))?;
-            assert!(published.job.is_some());
-            Err(RegistryError::UnknownCrate("the request failed later".into()))
-        })
-    });
+    // A request's own transaction on its own connection: the publish, then a failure.
+    struct PublishThenFail;
+    impl WithConnection for PublishThenFail {
+        type Output = ();
+        fn run<C: RegistryConnection>(self, conn: &mut C) -> Result<(), RegistryError> {
+            conn.write_transaction(|conn| {
+                let published = publish(conn, &request("ghost", "1.0.0"))?;
+                assert!(published.job.is_some());
+                Err(RegistryError::UnknownCrate("the request failed later".into()))
+            })
+        }
+    }
+    let result = registry.database.run(PublishThenFail);
     assert!(result.is_err());
     assert_eq!(registry.storage.count_pending().unwrap(), 0, "no job survived the rollback");
     let expected = registry.ctx.expected(&index_git::CrateName::new("ghost").unwrap()).unwrap();
     assert_eq!(expected, None, "no crate survived the rollback");
     // The same publish committed leaves both.
-    with_conn!(registry, |conn| publish(conn, &request("ghost", "1.0.0")).unwrap());
+    registry.database.publish(&request("ghost", "1.0.0")).unwrap();
     assert_eq!(registry.storage.count_pending().unwrap(), 2, "git and sparse index jobs");
 }
 

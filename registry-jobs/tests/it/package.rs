@@ -3,9 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use registry_jobs::{publish_crate_file, read_crate_file, CrateStore, PackageError, RegistryError};
+use registry_jobs::{read_crate_file, CrateStore, PackageError, RegistryError};
 
-use crate::fixtures::{redact_pubtime, with_conn, Backend, Registry};
+use crate::fixtures::{redact_pubtime, Backend, Registry};
 
 /// Writes a crate with `manifest` and an empty library, and runs `cargo package` on it,
 /// offline (its dependencies are crates this workspace already uses, so they are cached).
@@ -74,7 +74,7 @@ fn a_real_package_gives_the_index_line_crates_io_would_write() {
     let file = cargo_package(dir.path(), "rich-demo", RICH);
     let registry = Registry::new(Backend::Sqlite);
     let store = CrateStore::new(dir.path().join("store"));
-    let published = with_conn!(registry, |conn| publish_crate_file(conn, &store, &file).unwrap());
+    let published = registry.database.publish_crate_file(&store, &file).unwrap();
     assert_eq!(published.name.as_str(), "rich-demo");
     assert!(published.job.is_some());
     let stored = store.path_of(&published.name, &published.vers);
@@ -446,7 +446,7 @@ fn manifest_values_that_would_reach_the_index_are_checked() {
         write_tar_gz(&path, &[("vals-1.0.0/Cargo.toml", manifest.as_bytes())]);
         let registry = Registry::new(Backend::Sqlite);
         let store = CrateStore::new(dir.path().join("store"));
-        let err = with_conn!(registry, |conn| publish_crate_file(conn, &store, &path).unwrap_err());
+        let err = registry.database.publish_crate_file(&store, &path).unwrap_err();
         assert!(matches!(err, RegistryError::Metadata(_)), "{extra}: {err:?}");
         assert!(err.to_string().contains(expected), "{extra}: {err}");
         assert!(!store.root().exists(), "nothing stored for a refused version");

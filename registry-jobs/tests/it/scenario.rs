@@ -1,36 +1,34 @@
 //! A whole scenario through the worker, the index it leaves, and reconciliation.
 
 use index_git::{CrateName, Edit};
-use registry_jobs::{publish, reconcile, unyank, yank, Difference};
+use registry_jobs::{reconcile, Difference};
 
-use crate::fixtures::{redact_pubtime, request, with_conn, Backend, Registry};
+use crate::fixtures::{redact_pubtime, request, Backend, Registry};
 
 #[test]
 fn scenario_leaves_the_index_the_database_describes() {
     let registry = Registry::new(Backend::Postgres);
-    with_conn!(registry, |conn| {
-        let mut with_features = request("alpha", "0.2.0");
-        with_features.features.insert("default".into(), vec!["std".into()]);
-        with_features.features.insert("std".into(), vec![]);
-        with_features.features.insert("json".into(), vec!["dep:serde_json".into()]);
-        with_features.deps.push(index_git::IndexDependency {
-            name: "serde_json".into(),
-            req: "^1".into(),
-            features: vec![],
-            optional: true,
-            default_features: true,
-            target: None,
-            kind: Some(index_git::DependencyKind::Normal),
-            registry: None,
-            package: None,
-        });
-        publish(conn, &request("alpha", "0.1.0")).unwrap();
-        publish(conn, &with_features).unwrap();
-        publish(conn, &request("Beta", "1.0.0")).unwrap();
-        yank(conn, "alpha", "0.1.0").unwrap();
-        yank(conn, "beta", "1.0.0").unwrap();
-        unyank(conn, "BETA", "1.0.0").unwrap();
+    let mut with_features = request("alpha", "0.2.0");
+    with_features.features.insert("default".into(), vec!["std".into()]);
+    with_features.features.insert("std".into(), vec![]);
+    with_features.features.insert("json".into(), vec!["dep:serde_json".into()]);
+    with_features.deps.push(index_git::IndexDependency {
+        name: "serde_json".into(),
+        req: "^1".into(),
+        features: vec![],
+        optional: true,
+        default_features: true,
+        target: None,
+        kind: Some(index_git::DependencyKind::Normal),
+        registry: None,
+        package: None,
     });
+    registry.database.publish(&request("alpha", "0.1.0")).unwrap();
+    registry.database.publish(&with_features).unwrap();
+    registry.database.publish(&request("Beta", "1.0.0")).unwrap();
+    registry.database.set_yanked("alpha", "0.1.0", true).unwrap();
+    registry.database.set_yanked("beta", "1.0.0", true).unwrap();
+    registry.database.set_yanked("BETA", "1.0.0", false).unwrap();
     let report = registry.drain();
     assert_eq!(report.failed, 0);
     let alpha = registry.index_file("al/ph/alpha").unwrap();
@@ -52,11 +50,9 @@ fn scenario_leaves_the_index_the_database_describes() {
 #[test]
 fn reconcile_reports_and_repairs_every_kind_of_difference() {
     let registry = Registry::new(Backend::Sqlite);
-    with_conn!(registry, |conn| {
-        publish(conn, &request("kept", "1.0.0")).unwrap();
-        publish(conn, &request("kept", "1.1.0")).unwrap();
-        publish(conn, &request("lost", "1.0.0")).unwrap();
-    });
+    registry.database.publish(&request("kept", "1.0.0")).unwrap();
+    registry.database.publish(&request("kept", "1.1.0")).unwrap();
+    registry.database.publish(&request("lost", "1.0.0")).unwrap();
     registry.drain();
     // Tamper with the index behind the database's back.
     let mut stray = crate::fixtures::request("stray", "0.1.0");
@@ -114,11 +110,9 @@ fn reconcile_reports_and_repairs_every_kind_of_difference() {
 #[test]
 fn a_burst_of_publishes_is_one_commit() {
     let registry = Registry::new(Backend::Postgres);
-    with_conn!(registry, |conn| {
-        for i in 0..30 {
-            publish(conn, &request(&format!("burst{i}"), "1.0.0")).unwrap();
-        }
-    });
+    for i in 0..30 {
+        registry.database.publish(&request(&format!("burst{i}"), "1.0.0")).unwrap();
+    }
     let before = registry.upstream.commit_count();
     let report = registry.drain();
     assert_eq!((report.succeeded, report.failed), (60, 0), "30 git and 30 sparse index jobs");
@@ -135,11 +129,9 @@ fn a_burst_of_publishes_is_one_commit() {
 #[test]
 fn a_refused_batch_push_fails_every_job_of_the_batch() {
     let registry = Registry::new(Backend::Sqlite);
-    with_conn!(registry, |conn| {
-        for i in 0..5 {
-            publish(conn, &request(&format!("held{i}"), "1.0.0")).unwrap();
-        }
-    });
+    for i in 0..5 {
+        registry.database.publish(&request(&format!("held{i}"), "1.0.0")).unwrap();
+    }
     registry.upstream.refuse_pushes(true);
     let report = registry.drain_with_retry(std::time::Duration::from_secs(3600));
     // The sparse index jobs do not need the remote.
@@ -165,17 +157,13 @@ fn a_refused_batch_push_fails_every_job_of_the_batch() {
 #[test]
 fn the_sparse_index_follows_the_database() {
     let registry = Registry::new(Backend::Sqlite);
-    with_conn!(registry, |conn| {
-        publish(conn, &request("gamma", "1.0.0")).unwrap();
-        publish(conn, &request("gamma", "1.1.0")).unwrap();
-    });
+    registry.database.publish(&request("gamma", "1.0.0")).unwrap();
+    registry.database.publish(&request("gamma", "1.1.0")).unwrap();
     assert_eq!(registry.drain().failed, 0);
     let path = registry.sparse.path().join("ga/mm/gamma");
     let before = std::fs::read_to_string(&path).unwrap();
     assert_eq!(before.lines().count(), 2);
-    with_conn!(registry, |conn| {
-        yank(conn, "gamma", "1.0.0").unwrap();
-    });
+    registry.database.set_yanked("gamma", "1.0.0", true).unwrap();
     assert_eq!(registry.drain().failed, 0);
     let after = std::fs::read_to_string(&path).unwrap();
     let parsed = crates_index::Crate::from_slice(after.as_bytes()).unwrap();
