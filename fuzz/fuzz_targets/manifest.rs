@@ -9,17 +9,10 @@ fuzz_target!(|text: &str| {
     let Ok(request) = registry_jobs::read_manifest(text, &"0".repeat(64)) else { return };
     let Ok((name, vers)) = request.validate() else { return };
     let line = IndexLine {
-        name: name.to_string(),
-        vers: vers.to_string(),
         deps: request.deps.clone(),
-        cksum: request.cksum.clone(),
-        features: Default::default(),
-        features2: None,
-        yanked: false,
         links: request.links.clone(),
         rust_version: request.rust_version.clone(),
-        pubtime: None,
-        v: None,
+        ..IndexLine::new(name.as_str(), vers.to_string(), request.cksum.clone())
     }
     .with_features(request.features.clone());
     let file = IndexFile::from_lines(name.clone(), vec![line.clone()]).expect("a valid request makes a valid line");

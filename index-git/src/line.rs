@@ -69,6 +69,24 @@ pub struct IndexDependency {
     pub package: Option<String>,
 }
 
+impl IndexDependency {
+    /// A normal dependency on `name` with the requirement `req`: not optional, default
+    /// features on, no target, from this registry; set the other fields on the result.
+    pub fn normal(name: impl Into<String>, req: impl Into<String>) -> IndexDependency {
+        IndexDependency {
+            name: name.into(),
+            req: req.into(),
+            features: Vec::new(),
+            optional: false,
+            default_features: true,
+            target: None,
+            kind: Some(DependencyKind::Normal),
+            registry: None,
+            package: None,
+        }
+    }
+}
+
 /// The kind of a dependency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -86,6 +104,25 @@ fn null_as_false<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bo
 }
 
 impl IndexLine {
+    /// A line for version `vers` of `name` whose `.crate` has the SHA-256 `cksum`, with no
+    /// dependencies, features, `links` or `rust_version`, not yanked; set the other fields
+    /// on the result.
+    pub fn new(name: impl Into<String>, vers: impl Into<String>, cksum: impl Into<String>) -> Self {
+        IndexLine {
+            name: name.into(),
+            vers: vers.into(),
+            deps: Vec::new(),
+            cksum: cksum.into(),
+            features: FeatureMap::new(),
+            features2: None,
+            yanked: false,
+            links: None,
+            rust_version: None,
+            pubtime: None,
+            v: None,
+        }
+    }
+
     /// Sets the features, putting those that use `dep:` or `pkg?/feat` (and those that
     /// enable such features) into `features2` and setting `"v":2` when there are any.
     pub fn with_features(mut self, all: FeatureMap) -> IndexLine {

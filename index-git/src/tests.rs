@@ -5,19 +5,7 @@ use crate::{
 };
 
 fn line(name: &str, vers: &str) -> IndexLine {
-    IndexLine {
-        name: name.into(),
-        vers: vers.into(),
-        deps: vec![],
-        cksum: "a".repeat(64),
-        features: BTreeMap::new(),
-        features2: None,
-        yanked: false,
-        links: None,
-        rust_version: None,
-        pubtime: None,
-        v: None,
-    }
+    IndexLine::new(name, vers, "a".repeat(64))
 }
 
 fn name(s: &str) -> CrateName {

@@ -9,25 +9,13 @@ mod scale;
 
 use std::collections::BTreeMap;
 
-use index_git::{CrateName, DependencyKind, IndexDependency, IndexLine};
+use index_git::{CrateName, IndexDependency, IndexLine};
 
 /// A line for `name` `vers` with a checksum derived from both.
 pub(crate) fn line(name: &str, vers: &str) -> IndexLine {
     let digest: String =
         format!("{name}{vers}").bytes().map(|b| format!("{:02x}", b % 16)).collect();
-    IndexLine {
-        name: name.into(),
-        vers: vers.into(),
-        deps: vec![],
-        cksum: format!("{digest:0<64}")[..64].to_owned(),
-        features: BTreeMap::new(),
-        features2: None,
-        yanked: false,
-        links: None,
-        rust_version: None,
-        pubtime: None,
-        v: None,
-    }
+    IndexLine::new(name, vers, &format!("{digest:0<64}")[..64])
 }
 
 /// A line with a dependency and `dep:` features, as a richer case.
@@ -36,17 +24,7 @@ pub(crate) fn rich_line(name: &str, vers: &str) -> IndexLine {
     features.insert("default".to_string(), vec!["json".to_string()]);
     features.insert("json".to_string(), vec!["dep:serde_json".to_string()]);
     let mut l = line(name, vers).with_features(features);
-    l.deps.push(IndexDependency {
-        name: "serde_json".into(),
-        req: "^1".into(),
-        features: vec![],
-        optional: true,
-        default_features: true,
-        target: None,
-        kind: Some(DependencyKind::Normal),
-        registry: None,
-        package: None,
-    });
+    l.deps.push(IndexDependency { optional: true, ..IndexDependency::normal("serde_json", "^1") });
     l.rust_version = Some("1.70".into());
     l.pubtime = Some("2026-11-29T12:00:00Z".into());
     l

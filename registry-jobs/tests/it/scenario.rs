@@ -13,15 +13,8 @@ fn scenario_leaves_the_index_the_database_describes() {
     with_features.features.insert("std".into(), vec![]);
     with_features.features.insert("json".into(), vec!["dep:serde_json".into()]);
     with_features.deps.push(index_git::IndexDependency {
-        name: "serde_json".into(),
-        req: "^1".into(),
-        features: vec![],
         optional: true,
-        default_features: true,
-        target: None,
-        kind: Some(index_git::DependencyKind::Normal),
-        registry: None,
-        package: None,
+        ..index_git::IndexDependency::normal("serde_json", "^1")
     });
     registry.database.publish(&request("alpha", "0.1.0")).unwrap();
     registry.database.publish(&with_features).unwrap();
@@ -58,17 +51,8 @@ fn reconcile_reports_and_repairs_every_kind_of_difference() {
     let mut stray = crate::fixtures::request("stray", "0.1.0");
     stray.cksum = "0".repeat(64);
     let line = |name: &str, vers: &str, yanked: bool| index_git::IndexLine {
-        name: name.into(),
-        vers: vers.into(),
-        deps: vec![],
-        cksum: "0".repeat(64),
-        features: Default::default(),
-        features2: None,
         yanked,
-        links: None,
-        rust_version: None,
-        pubtime: None,
-        v: None,
+        ..index_git::IndexLine::new(name, vers, "0".repeat(64))
     };
     registry
         .ctx

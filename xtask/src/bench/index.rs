@@ -83,25 +83,11 @@ fn generated_names_are_valid_and_spread() {
 }
 
 fn line(name: &str, vers: &str, rng: &mut Rng) -> IndexLine {
-    IndexLine {
-        name: name.into(),
-        vers: vers.into(),
-        deps: vec![],
-        cksum: format!(
-            "{:016x}{:016x}{:016x}{:016x}",
-            rng.next(),
-            rng.next(),
-            rng.next(),
-            rng.next()
-        ),
-        features: Default::default(),
-        features2: None,
-        yanked: false,
-        links: None,
-        rust_version: None,
-        pubtime: None,
-        v: None,
-    }
+    IndexLine::new(
+        name,
+        vers,
+        format!("{:016x}{:016x}{:016x}{:016x}", rng.next(), rng.next(), rng.next(), rng.next()),
+    )
 }
 
 /// Builds an index of `size` crates (one to four versions each) in a new upstream, and
