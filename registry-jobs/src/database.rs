@@ -12,7 +12,7 @@ use queue_diesel::AnyStorage;
 use crate::accounts::{self, SearchResults, User};
 use crate::db::{expected_lines, RegistryConnection};
 use crate::error::RegistryError;
-use crate::ops::{publish, publish_by, set_yanked_by, unyank, yank, Published, YankOutcome};
+use crate::ops::{publish, publish_by, set_yanked, Published, YankOutcome};
 use crate::package::{publish_crate_file, CrateStore, StagedCrate};
 use crate::PublishRequest;
 
@@ -95,28 +95,15 @@ impl Database {
         self.run(PublishFile(store, path))
     }
 
-    /// [`yank`] (or, with `yanked: false`, [`unyank`]) on a pooled connection.
+    /// [`yank`](crate::yank) (or, with `yanked: false`, [`unyank`](crate::unyank)) on a pooled
+    /// connection.
     pub fn set_yanked(
         &self,
         name: &str,
         vers: &str,
         yanked: bool,
     ) -> Result<YankOutcome, RegistryError> {
-        struct SetYanked<'a>(&'a str, &'a str, bool);
-        impl WithConnection for SetYanked<'_> {
-            type Output = YankOutcome;
-            fn run<C: RegistryConnection>(
-                self,
-                conn: &mut C,
-            ) -> Result<YankOutcome, RegistryError> {
-                if self.2 {
-                    yank(conn, self.0, self.1)
-                } else {
-                    unyank(conn, self.0, self.1)
-                }
-            }
-        }
-        self.run(SetYanked(name, vers, yanked))
+        self.run(SetYanked { by: None, name, vers, yanked })
     }
 
     /// [`expected_lines`] on a pooled connection.
@@ -179,7 +166,7 @@ impl Database {
         self.run(Upload(user, request, description, staged))
     }
 
-    /// [`set_yanked_by`] on a pooled connection.
+    /// [`set_yanked_by`](crate::set_yanked_by) on a pooled connection.
     pub fn set_yanked_by(
         &self,
         user: &User,
@@ -187,17 +174,7 @@ impl Database {
         vers: &str,
         yanked: bool,
     ) -> Result<YankOutcome, RegistryError> {
-        struct SetYanked<'a>(&'a User, &'a str, &'a str, bool);
-        impl WithConnection for SetYanked<'_> {
-            type Output = YankOutcome;
-            fn run<C: RegistryConnection>(
-                self,
-                conn: &mut C,
-            ) -> Result<YankOutcome, RegistryError> {
-                set_yanked_by(conn, self.0, self.1, self.2, self.3)
-            }
-        }
-        self.run(SetYanked(user, name, vers, yanked))
+        self.run(SetYanked { by: Some(user), name, vers, yanked })
     }
 
     /// [`accounts::create_token`] on a pooled connection.
@@ -275,5 +252,20 @@ impl Database {
             }
         }
         self.run(Search(query, limit))
+    }
+}
+
+/// A yank or unyank, on behalf of `by` when given.
+struct SetYanked<'a> {
+    by: Option<&'a User>,
+    name: &'a str,
+    vers: &'a str,
+    yanked: bool,
+}
+
+impl WithConnection for SetYanked<'_> {
+    type Output = YankOutcome;
+    fn run<C: RegistryConnection>(self, conn: &mut C) -> Result<YankOutcome, RegistryError> {
+        set_yanked(conn, self.name, self.vers, self.yanked, self.by)
     }
 }

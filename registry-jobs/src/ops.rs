@@ -208,7 +208,8 @@ pub fn set_yanked_by<C: RegistryConnection>(
     set_yanked(conn, name, vers, yanked, Some(user))
 }
 
-fn set_yanked<C: RegistryConnection>(
+/// [`yank`] or [`unyank`], on behalf of `by` when given (who must own the crate).
+pub(crate) fn set_yanked<C: RegistryConnection>(
     conn: &mut C,
     name: &str,
     vers: &str,

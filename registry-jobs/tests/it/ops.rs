@@ -1,6 +1,6 @@
 //! The front-end operations: validation, typed errors, one transaction with the job.
 
-use index_git::{DependencyKind, IndexDependency};
+use index_git::IndexDependency;
 use queue_core::Storage as _;
 use registry_jobs::{publish, RegistryConnection, RegistryError, WithConnection};
 
@@ -12,17 +12,7 @@ fn bad_input_gets_a_typed_error_naming_it() {
     let errors: Vec<String> = {
         registry.database.publish(&request("foo-bar", "1.0.0")).unwrap();
         let mut bad_dep = request("dep-user", "1.0.0");
-        bad_dep.deps.push(IndexDependency {
-            name: "serde".into(),
-            req: "not a req".into(),
-            features: vec![],
-            optional: false,
-            default_features: true,
-            target: None,
-            kind: Some(DependencyKind::Normal),
-            registry: None,
-            package: None,
-        });
+        bad_dep.deps.push(IndexDependency::normal("serde", "not a req"));
         let mut bad_cksum = request("sum", "1.0.0");
         bad_cksum.cksum = "XYZ".into();
         vec![
