@@ -8,9 +8,10 @@
 use index_git::CrateName;
 use sha2::{Digest as _, Sha256};
 
+use crate::database::{Database, WithConnection};
 use crate::db::RegistryConnection;
 use crate::error::RegistryError;
-use crate::package::hex;
+use crate::hex::hex;
 
 /// A registry user, as a token identifies them.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -219,4 +220,84 @@ pub fn search<C: RegistryConnection>(
         crates.push(FoundCrate { name, max_version: max.to_string(), description });
     }
     Ok(SearchResults { crates, total: u64::try_from(total).unwrap_or(0) })
+}
+
+/// Accounts, owners and search on a pooled connection of the registry's database.
+impl Database {
+    /// [`create_token`] on a pooled connection.
+    pub fn create_token(&self, login: &str, token_name: &str) -> Result<String, RegistryError> {
+        struct Create<'a>(&'a str, &'a str);
+        impl WithConnection for Create<'_> {
+            type Output = String;
+            fn run<C: RegistryConnection>(self, conn: &mut C) -> Result<String, RegistryError> {
+                create_token(conn, self.0, self.1)
+            }
+        }
+        self.run(Create(login, token_name))
+    }
+
+    /// [`authenticate`] on a pooled connection.
+    pub fn authenticate(&self, token: &str) -> Result<Option<User>, RegistryError> {
+        struct Authenticate<'a>(&'a str);
+        impl WithConnection for Authenticate<'_> {
+            type Output = Option<User>;
+            fn run<C: RegistryConnection>(
+                self,
+                conn: &mut C,
+            ) -> Result<Option<User>, RegistryError> {
+                authenticate(conn, self.0)
+            }
+        }
+        self.run(Authenticate(token))
+    }
+
+    /// [`owners`] on a pooled connection.
+    pub fn owners(&self, krate: &str) -> Result<Vec<User>, RegistryError> {
+        struct Owners<'a>(&'a str);
+        impl WithConnection for Owners<'_> {
+            type Output = Vec<User>;
+            fn run<C: RegistryConnection>(self, conn: &mut C) -> Result<Vec<User>, RegistryError> {
+                owners(conn, self.0)
+            }
+        }
+        self.run(Owners(krate))
+    }
+
+    /// [`add_owners`] (or, with `add: false`, [`remove_owners`]) on a
+    /// pooled connection.
+    pub fn change_owners(
+        &self,
+        by: &User,
+        krate: &str,
+        logins: &[String],
+        add: bool,
+    ) -> Result<(), RegistryError> {
+        struct Change<'a>(&'a User, &'a str, &'a [String], bool);
+        impl WithConnection for Change<'_> {
+            type Output = ();
+            fn run<C: RegistryConnection>(self, conn: &mut C) -> Result<(), RegistryError> {
+                if self.3 {
+                    add_owners(conn, self.0, self.1, self.2)
+                } else {
+                    remove_owners(conn, self.0, self.1, self.2)
+                }
+            }
+        }
+        self.run(Change(by, krate, logins, add))
+    }
+
+    /// [`search`] on a pooled connection.
+    pub fn search(&self, query: &str, limit: u32) -> Result<SearchResults, RegistryError> {
+        struct Search<'a>(&'a str, u32);
+        impl WithConnection for Search<'_> {
+            type Output = SearchResults;
+            fn run<C: RegistryConnection>(
+                self,
+                conn: &mut C,
+            ) -> Result<SearchResults, RegistryError> {
+                search(conn, self.0, self.1)
+            }
+        }
+        self.run(Search(query, limit))
+    }
 }

@@ -1,20 +1,14 @@
 //! A database of either backend, chosen at run time, and the one place that dispatches on
 //! it.
 
-use std::path::Path;
-
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, Pool};
 use diesel::sqlite::SqliteConnection;
 use index_git::{CrateName, IndexLine};
 use queue_diesel::AnyStorage;
 
-use crate::accounts::{self, SearchResults, User};
 use crate::db::{expected_lines, RegistryConnection};
 use crate::error::RegistryError;
-use crate::ops::{publish, publish_by, set_yanked, Published, YankOutcome};
-use crate::package::{publish_crate_file, CrateStore, StagedCrate};
-use crate::PublishRequest;
 
 /// The registry's database: a pool of either backend.
 #[derive(Debug, Clone)]
@@ -67,45 +61,6 @@ impl Database {
         self.run(Migrate)
     }
 
-    /// [`publish`] on a pooled connection.
-    pub fn publish(&self, request: &PublishRequest) -> Result<Published, RegistryError> {
-        struct Publish<'a>(&'a PublishRequest);
-        impl WithConnection for Publish<'_> {
-            type Output = Published;
-            fn run<C: RegistryConnection>(self, conn: &mut C) -> Result<Published, RegistryError> {
-                publish(conn, self.0)
-            }
-        }
-        self.run(Publish(request))
-    }
-
-    /// [`publish_crate_file`] on a pooled connection.
-    pub fn publish_crate_file(
-        &self,
-        store: &CrateStore,
-        path: &Path,
-    ) -> Result<Published, RegistryError> {
-        struct PublishFile<'a>(&'a CrateStore, &'a Path);
-        impl WithConnection for PublishFile<'_> {
-            type Output = Published;
-            fn run<C: RegistryConnection>(self, conn: &mut C) -> Result<Published, RegistryError> {
-                publish_crate_file(conn, self.0, self.1)
-            }
-        }
-        self.run(PublishFile(store, path))
-    }
-
-    /// [`yank`](crate::yank) (or, with `yanked: false`, [`unyank`](crate::unyank)) on a pooled
-    /// connection.
-    pub fn set_yanked(
-        &self,
-        name: &str,
-        vers: &str,
-        yanked: bool,
-    ) -> Result<YankOutcome, RegistryError> {
-        self.run(SetYanked { by: None, name, vers, yanked })
-    }
-
     /// [`expected_lines`] on a pooled connection.
     pub fn expected_lines(
         &self,
@@ -137,135 +92,5 @@ impl Database {
             }
         }
         self.run(Names)
-    }
-
-    /// Publishes on behalf of `user` ([`publish_by`]) a version whose `.crate` file is
-    /// already staged (written and `fsync`ed, [`CrateStore::stage`]): the file is renamed
-    /// into place inside the transaction, before it commits, so the transaction holds its
-    /// locks for a rename rather than for writing the whole file. A failure records
-    /// nothing and removes the staged file.
-    pub fn publish_staged(
-        &self,
-        user: &User,
-        request: &PublishRequest,
-        description: Option<&str>,
-        staged: StagedCrate,
-    ) -> Result<Published, RegistryError> {
-        struct Upload<'a>(&'a User, &'a PublishRequest, Option<&'a str>, StagedCrate);
-        impl WithConnection for Upload<'_> {
-            type Output = Published;
-            fn run<C: RegistryConnection>(self, conn: &mut C) -> Result<Published, RegistryError> {
-                let Upload(user, request, description, staged) = self;
-                conn.write_transaction(|conn| {
-                    let published = publish_by(conn, user, request, description)?;
-                    staged.commit()?;
-                    Ok(published)
-                })
-            }
-        }
-        self.run(Upload(user, request, description, staged))
-    }
-
-    /// [`set_yanked_by`](crate::set_yanked_by) on a pooled connection.
-    pub fn set_yanked_by(
-        &self,
-        user: &User,
-        name: &str,
-        vers: &str,
-        yanked: bool,
-    ) -> Result<YankOutcome, RegistryError> {
-        self.run(SetYanked { by: Some(user), name, vers, yanked })
-    }
-
-    /// [`accounts::create_token`] on a pooled connection.
-    pub fn create_token(&self, login: &str, token_name: &str) -> Result<String, RegistryError> {
-        struct Create<'a>(&'a str, &'a str);
-        impl WithConnection for Create<'_> {
-            type Output = String;
-            fn run<C: RegistryConnection>(self, conn: &mut C) -> Result<String, RegistryError> {
-                accounts::create_token(conn, self.0, self.1)
-            }
-        }
-        self.run(Create(login, token_name))
-    }
-
-    /// [`accounts::authenticate`] on a pooled connection.
-    pub fn authenticate(&self, token: &str) -> Result<Option<User>, RegistryError> {
-        struct Authenticate<'a>(&'a str);
-        impl WithConnection for Authenticate<'_> {
-            type Output = Option<User>;
-            fn run<C: RegistryConnection>(
-                self,
-                conn: &mut C,
-            ) -> Result<Option<User>, RegistryError> {
-                accounts::authenticate(conn, self.0)
-            }
-        }
-        self.run(Authenticate(token))
-    }
-
-    /// [`accounts::owners`] on a pooled connection.
-    pub fn owners(&self, krate: &str) -> Result<Vec<User>, RegistryError> {
-        struct Owners<'a>(&'a str);
-        impl WithConnection for Owners<'_> {
-            type Output = Vec<User>;
-            fn run<C: RegistryConnection>(self, conn: &mut C) -> Result<Vec<User>, RegistryError> {
-                accounts::owners(conn, self.0)
-            }
-        }
-        self.run(Owners(krate))
-    }
-
-    /// [`accounts::add_owners`] (or, with `add: false`, [`accounts::remove_owners`]) on a
-    /// pooled connection.
-    pub fn change_owners(
-        &self,
-        by: &User,
-        krate: &str,
-        logins: &[String],
-        add: bool,
-    ) -> Result<(), RegistryError> {
-        struct Change<'a>(&'a User, &'a str, &'a [String], bool);
-        impl WithConnection for Change<'_> {
-            type Output = ();
-            fn run<C: RegistryConnection>(self, conn: &mut C) -> Result<(), RegistryError> {
-                if self.3 {
-                    accounts::add_owners(conn, self.0, self.1, self.2)
-                } else {
-                    accounts::remove_owners(conn, self.0, self.1, self.2)
-                }
-            }
-        }
-        self.run(Change(by, krate, logins, add))
-    }
-
-    /// [`accounts::search`] on a pooled connection.
-    pub fn search(&self, query: &str, limit: u32) -> Result<SearchResults, RegistryError> {
-        struct Search<'a>(&'a str, u32);
-        impl WithConnection for Search<'_> {
-            type Output = SearchResults;
-            fn run<C: RegistryConnection>(
-                self,
-                conn: &mut C,
-            ) -> Result<SearchResults, RegistryError> {
-                accounts::search(conn, self.0, self.1)
-            }
-        }
-        self.run(Search(query, limit))
-    }
-}
-
-/// A yank or unyank, on behalf of `by` when given.
-struct SetYanked<'a> {
-    by: Option<&'a User>,
-    name: &'a str,
-    vers: &'a str,
-    yanked: bool,
-}
-
-impl WithConnection for SetYanked<'_> {
-    type Output = YankOutcome;
-    fn run<C: RegistryConnection>(self, conn: &mut C) -> Result<YankOutcome, RegistryError> {
-        set_yanked(conn, self.name, self.vers, self.yanked, self.by)
     }
 }

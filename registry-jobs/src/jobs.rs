@@ -4,13 +4,13 @@
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 
-use index_git::{Applied, CrateName, Edit, IndexLine, IndexRepo};
+use index_git::{Applied, CrateName, Edit, IndexFile, IndexLine, IndexRepo};
 use queue_core::{Job, Runner, Storage};
 use serde::{Deserialize, Serialize};
 
 use crate::database::Database;
 use crate::error::RegistryError;
-use crate::sparse::{SparseIndex, SparseIndexJob, SPARSE_QUEUE};
+use crate::sparse::SparseIndex;
 
 /// The queue the index jobs run on, with one worker so that index edits are serialised.
 pub const INDEX_QUEUE: &str = "index";
@@ -288,5 +288,49 @@ pub(crate) fn edit_to(name: CrateName, real_name: CrateName, lines: Vec<IndexLin
         Edit::Delete { name }
     } else {
         Edit::Replace { name: real_name, lines }
+    }
+}
+
+/// The queue of [`SparseIndexJob`]: apart from the git jobs, so that a git remote that is
+/// down does not hold the sparse index back.
+pub const SPARSE_QUEUE: &str = "sparse-index";
+
+impl IndexContext {
+    /// Makes `name`'s sparse index file what the database says; `Ok(false)` when it was
+    /// right already or no sparse index is configured.
+    pub fn sync_sparse_crate(&self, name: &str) -> Result<bool, RegistryError> {
+        let Some(sparse) = self.sparse_index() else { return Ok(false) };
+        let name = CrateName::new(name)?;
+        let file = match self.expected(&name)? {
+            Some((real_name, lines)) if !lines.is_empty() => {
+                Some(IndexFile::from_lines(real_name, lines)?)
+            }
+            _ => None,
+        };
+        let changed = sparse.put_crate(&name, file.as_ref())?;
+        sparse.invalidate(&name.index_path())?;
+        Ok(changed)
+    }
+}
+
+/// Queued with every publish, yank and unyank: makes the crate's sparse index file what the
+/// database says when it runs. Safe to run twice, late or out of order. Without a sparse
+/// index configured ([`IndexContext::with_sparse_index`]) it does nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SparseIndexJob {
+    /// The crate.
+    #[serde(rename = "crate")]
+    pub krate: String,
+}
+
+impl Job for SparseIndexJob {
+    const JOB_NAME: &'static str = "sparse_index";
+    const QUEUE: &'static str = SPARSE_QUEUE;
+    const DEDUPLICATED: bool = true;
+    type Context = IndexContext;
+
+    fn run(&self, ctx: &IndexContext) -> anyhow::Result<()> {
+        ctx.sync_sparse_crate(&self.krate)?;
+        Ok(())
     }
 }

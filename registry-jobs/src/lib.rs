@@ -21,7 +21,9 @@ pub mod blobs;
 mod database;
 mod db;
 mod error;
+mod hex;
 mod jobs;
+mod limits;
 mod metadata;
 mod ops;
 mod package;
@@ -36,23 +38,23 @@ pub use accounts::{
 pub use database::{Database, WithConnection};
 pub use db::expected_lines;
 pub use db::{RegistryConnection, PG_REGISTRY_MIGRATIONS, SQLITE_REGISTRY_MIGRATIONS};
-pub use error::RegistryError;
+pub use error::{MetadataError, PackageError, RegistryError};
 pub use jobs::{
     changes, register_index_jobs, CrateSync, IndexChange, IndexContext, IndexJob, PublishJob,
-    UnyankJob, YankJob, INDEX_BATCH_SIZE, INDEX_QUEUE,
+    SparseIndexJob, UnyankJob, YankJob, INDEX_BATCH_SIZE, INDEX_QUEUE, SPARSE_QUEUE,
 };
-pub use metadata::{
-    MetadataError, PublishRequest, MAX_DEPENDENCIES, MAX_FEATURES, MAX_FEATURE_NAME_LEN,
-    MAX_FEATURE_VALUES, MAX_FIELD_LEN, MAX_LINKS_LEN, MAX_TARGET_LEN, MAX_VERSION_LEN,
+pub use limits::{
+    MAX_CRATE_SIZE, MAX_DEPENDENCIES, MAX_EXTENSION_HEADER, MAX_FEATURES, MAX_FEATURE_NAME_LEN,
+    MAX_FEATURE_VALUES, MAX_FIELD_LEN, MAX_LINKS_LEN, MAX_MANIFEST_SIZE, MAX_TARGET_LEN,
+    MAX_UNPACKED_SIZE, MAX_VERSION_LEN,
 };
+pub use metadata::PublishRequest;
 pub use ops::{
-    publish, publish_by, set_yanked_by, unyank, yank, Published, YankOutcome, JOBS_PER_CHANGE,
-    MAX_DESCRIPTION_LEN,
+    publish, publish_by, publish_crate_file, set_yanked_by, unyank, yank, Published, YankOutcome,
+    JOBS_PER_CHANGE, MAX_DESCRIPTION_LEN,
 };
 pub use package::{
-    publish_crate_file, read_crate_bytes, read_crate_file, read_manifest, write_crate_archive,
-    CrateStore, PackageError, StagedCrate, MAX_CRATE_SIZE, MAX_EXTENSION_HEADER, MAX_MANIFEST_SIZE,
-    MAX_UNPACKED_SIZE,
+    read_crate_bytes, read_crate_file, read_manifest, write_crate_archive, CrateStore, StagedCrate,
 };
 pub use reconcile::{reconcile, Difference, Reconciliation, Unchecked};
-pub use sparse::{SparseIndex, SparseIndexJob, SPARSE_QUEUE};
+pub use sparse::SparseIndex;

@@ -1,16 +1,18 @@
 //! The front-end operations a registry server calls from its request handlers.
 
 use std::cmp::Ordering;
+use std::path::Path;
 
 use index_git::{CrateName, IndexDependency};
 use queue_core::JobId;
 
 use crate::accounts::{require_owner, User};
+use crate::database::{Database, WithConnection};
 use crate::db::{NewVersion, RegistryConnection};
 use crate::error::RegistryError;
-use crate::jobs::{PublishJob, UnyankJob, YankJob};
+use crate::jobs::{PublishJob, SparseIndexJob, UnyankJob, YankJob};
 use crate::metadata::{parse_version, validate, PublishRequest};
-use crate::sparse::SparseIndexJob;
+use crate::package::{read_crate_file, CrateStore, StagedCrate};
 
 /// What [`publish`] recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -240,4 +242,117 @@ pub(crate) fn set_yanked<C: RegistryConnection>(
         };
         Ok(YankOutcome { changed: true, job })
     })
+}
+
+/// Publishes a `.crate` file: validates it, records the version and its index job, and
+/// stores the file durably before the transaction commits.
+pub fn publish_crate_file<C: RegistryConnection>(
+    conn: &mut C,
+    store: &CrateStore,
+    path: &Path,
+) -> Result<Published, RegistryError> {
+    let (request, bytes) = read_crate_file(path)?;
+    conn.write_transaction(|conn| {
+        let published = publish(conn, &request)?;
+        // Stored (and fsynced) once the database accepted the version and before its
+        // transaction commits: a stored file without a row is harmless, a row without its
+        // file is not. A failed store rolls the version back.
+        store.store(&published.name, &published.vers, &bytes)?;
+        Ok(published)
+    })
+}
+
+/// The operations on a pooled connection of the registry's database.
+impl Database {
+    /// [`publish`] on a pooled connection.
+    pub fn publish(&self, request: &PublishRequest) -> Result<Published, RegistryError> {
+        struct Publish<'a>(&'a PublishRequest);
+        impl WithConnection for Publish<'_> {
+            type Output = Published;
+            fn run<C: RegistryConnection>(self, conn: &mut C) -> Result<Published, RegistryError> {
+                publish(conn, self.0)
+            }
+        }
+        self.run(Publish(request))
+    }
+
+    /// [`publish_crate_file`] on a pooled connection.
+    pub fn publish_crate_file(
+        &self,
+        store: &CrateStore,
+        path: &Path,
+    ) -> Result<Published, RegistryError> {
+        struct PublishFile<'a>(&'a CrateStore, &'a Path);
+        impl WithConnection for PublishFile<'_> {
+            type Output = Published;
+            fn run<C: RegistryConnection>(self, conn: &mut C) -> Result<Published, RegistryError> {
+                publish_crate_file(conn, self.0, self.1)
+            }
+        }
+        self.run(PublishFile(store, path))
+    }
+
+    /// [`yank`](crate::yank) (or, with `yanked: false`, [`unyank`](crate::unyank)) on a pooled
+    /// connection.
+    pub fn set_yanked(
+        &self,
+        name: &str,
+        vers: &str,
+        yanked: bool,
+    ) -> Result<YankOutcome, RegistryError> {
+        self.run(SetYanked { by: None, name, vers, yanked })
+    }
+
+    /// Publishes on behalf of `user` ([`publish_by`]) a version whose `.crate` file is
+    /// already staged (written and `fsync`ed, [`CrateStore::stage`]): the file is renamed
+    /// into place inside the transaction, before it commits, so the transaction holds its
+    /// locks for a rename rather than for writing the whole file. A failure records
+    /// nothing and removes the staged file.
+    pub fn publish_staged(
+        &self,
+        user: &User,
+        request: &PublishRequest,
+        description: Option<&str>,
+        staged: StagedCrate,
+    ) -> Result<Published, RegistryError> {
+        struct Upload<'a>(&'a User, &'a PublishRequest, Option<&'a str>, StagedCrate);
+        impl WithConnection for Upload<'_> {
+            type Output = Published;
+            fn run<C: RegistryConnection>(self, conn: &mut C) -> Result<Published, RegistryError> {
+                let Upload(user, request, description, staged) = self;
+                conn.write_transaction(|conn| {
+                    let published = publish_by(conn, user, request, description)?;
+                    staged.commit()?;
+                    Ok(published)
+                })
+            }
+        }
+        self.run(Upload(user, request, description, staged))
+    }
+
+    /// [`set_yanked_by`](crate::set_yanked_by) on a pooled connection.
+    pub fn set_yanked_by(
+        &self,
+        user: &User,
+        name: &str,
+        vers: &str,
+        yanked: bool,
+    ) -> Result<YankOutcome, RegistryError> {
+        self.run(SetYanked { by: Some(user), name, vers, yanked })
+    }
+}
+
+/// A yank or unyank, on behalf of `by` when given.
+struct SetYanked<'a> {
+    by: Option<&'a User>,
+    name: &'a str,
+    vers: &'a str,
+    yanked: bool,
+}
+
+impl WithConnection for SetYanked<'_> {
+    type Output = YankOutcome;
+    fn run<C: RegistryConnection>(self, conn: &mut C) -> Result<YankOutcome, RegistryError> {
+        set_yanked(conn, self.name, self.vers, self.yanked, self.by)
+    }
 }

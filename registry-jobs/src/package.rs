@@ -11,127 +11,14 @@ use index_git::{CrateName, DependencyKind, FeatureMap, IndexDependency};
 use sha2::{Digest as _, Sha256};
 
 use crate::blobs::{Bucket, CRATE_CACHE_CONTROL};
-use crate::db::RegistryConnection;
-use crate::error::RegistryError;
+use crate::error::{PackageError, RegistryError};
+use crate::hex::hex;
+use crate::limits::{MAX_CRATE_SIZE, MAX_EXTENSION_HEADER, MAX_MANIFEST_SIZE, MAX_UNPACKED_SIZE};
 use crate::metadata::PublishRequest;
-use crate::ops::{publish, Published};
-
-/// The largest `.crate` file accepted.
-pub const MAX_CRATE_SIZE: u64 = 50 * 1024 * 1024;
-/// The largest `Cargo.toml` accepted inside a `.crate` file.
-pub const MAX_MANIFEST_SIZE: u64 = 1024 * 1024;
-/// The most bytes a `.crate` file may unpack to.
-pub const MAX_UNPACKED_SIZE: u64 = 512 * 1024 * 1024;
-
-/// The longest GNU long-name header or PAX extension header accepted: a path needs a few
-/// KiB at most, and without this bound the tar reader would hold a header of any declared
-/// size in memory.
-pub const MAX_EXTENSION_HEADER: u64 = 64 * 1024;
 
 /// Bytes of tar headers and padding allowed on top of [`MAX_UNPACKED_SIZE`] in the
 /// decompressed stream.
 const HEADER_MARGIN: u64 = 4 * 1024 * 1024;
-
-/// Why a `.crate` file was refused. Every variant that concerns one entry of the archive
-/// names it.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum PackageError {
-    /// The file is larger than [`MAX_CRATE_SIZE`].
-    #[error("{size} bytes is more than the {MAX_CRATE_SIZE} allowed")]
-    TooLarge {
-        /// The file's size, or the bytes read before giving up.
-        size: u64,
-    },
-    /// The file's name does not end in `.crate`.
-    #[error("the file name does not end in .crate")]
-    FileName,
-    /// The gzip or tar framing is broken.
-    #[error("not a valid gzipped tar archive: {0}")]
-    Corrupt(#[source] std::io::Error),
-    /// The decompressed archive (headers included) is larger than
-    /// [`MAX_UNPACKED_SIZE`] plus a small margin for headers.
-    #[error("it unpacks to more than {MAX_UNPACKED_SIZE} bytes")]
-    UnpacksTooLarge,
-    /// A GNU long-name or PAX extension header is larger than [`MAX_EXTENSION_HEADER`].
-    #[error("a {kind} header of {size} bytes is more than the {MAX_EXTENSION_HEADER} allowed")]
-    ExtensionHeader {
-        /// Which header.
-        kind: &'static str,
-        /// Its declared size.
-        size: u64,
-    },
-    /// A PAX record this reader does not honour and that would change how the archive is
-    /// laid out or what an entry is (`size`, sparse files, link targets).
-    #[error("unsupported PAX record {key:?}: only path and informational records are accepted")]
-    PaxRecord {
-        /// The record's key.
-        key: String,
-    },
-    /// An entry is not a regular file or a directory (a symlink, hard link, device, FIFO,
-    /// sparse or contiguous file).
-    #[error("entry {entry} is a {kind}: only regular files and directories are allowed")]
-    EntryKind {
-        /// The entry's name.
-        entry: String,
-        /// What it is.
-        kind: String,
-    },
-    /// An entry's name is not UTF-8.
-    #[error("entry {entry} has a name that is not UTF-8")]
-    EntryName {
-        /// The name, lossily decoded.
-        entry: String,
-    },
-    /// An entry's name has `..`, a root or a prefix.
-    #[error("entry {entry} escapes the archive root")]
-    EscapesRoot {
-        /// The entry's name.
-        entry: String,
-    },
-    /// An entry is not under `{name}-{version}/`.
-    #[error("entry {entry} is outside {root}/")]
-    OutsideRoot {
-        /// The entry's name.
-        entry: String,
-        /// The directory every entry must be in.
-        root: String,
-    },
-    /// The archive holds `Cargo.toml` more than once, so which one counts is ambiguous.
-    #[error("the archive holds {entry} more than once")]
-    DuplicateManifest {
-        /// The manifest's entry name.
-        entry: String,
-    },
-    /// `Cargo.toml` is larger than [`MAX_MANIFEST_SIZE`].
-    #[error("Cargo.toml is {size} bytes, more than the {MAX_MANIFEST_SIZE} allowed")]
-    ManifestTooLarge {
-        /// Its declared size.
-        size: u64,
-    },
-    /// `Cargo.toml` is not UTF-8 text.
-    #[error("Cargo.toml is not UTF-8 text: {0}")]
-    ManifestNotUtf8(#[source] std::io::Error),
-    /// There is no `{name}-{version}/Cargo.toml`.
-    #[error("no {root}/Cargo.toml in the archive")]
-    MissingManifest {
-        /// The package directory.
-        root: String,
-    },
-    /// `Cargo.toml` is not a manifest this registry can read.
-    #[error("{0}")]
-    Manifest(String),
-    /// The manifest's name and version are not the file's.
-    #[error("the manifest says {name} {vers} but the file is named {stem}.crate")]
-    NameMismatch {
-        /// The manifest's package name.
-        name: String,
-        /// The manifest's version.
-        vers: String,
-        /// The file's name without `.crate`.
-        stem: String,
-    },
-}
 
 /// Where `.crate` files are kept for download: `{root}/{crate}/{version}.crate` on the
 /// local file system, or `crates/{crate}/{version}.crate` in a [`Bucket`].
@@ -363,11 +250,6 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
     fs::File::open(dir)?.sync_all()
 }
 
-/// Lowercase hex of `bytes`: checksums and token hashes.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Reads `path`, a `.crate` file, into a publish request: the normalized `Cargo.toml`
 /// inside it, and the SHA-256 of the file. Also returns the file's bytes.
 pub fn read_crate_file(path: &Path) -> Result<(PublishRequest, Vec<u8>), RegistryError> {
@@ -566,24 +448,6 @@ impl<R: Read> Read for LimitedReader<R> {
         self.remaining -= read as u64;
         Ok(read)
     }
-}
-
-/// Publishes a `.crate` file: validates it, records the version and its index job, and
-/// stores the file durably before the transaction commits.
-pub fn publish_crate_file<C: RegistryConnection>(
-    conn: &mut C,
-    store: &CrateStore,
-    path: &Path,
-) -> Result<Published, RegistryError> {
-    let (request, bytes) = read_crate_file(path)?;
-    conn.write_transaction(|conn| {
-        let published = publish(conn, &request)?;
-        // Stored (and fsynced) once the database accepted the version and before its
-        // transaction commits: a stored file without a row is harmless, a row without its
-        // file is not. A failed store rolls the version back.
-        store.store(&published.name, &published.vers, &bytes)?;
-        Ok(published)
-    })
 }
 
 /// Reads a normalized `Cargo.toml` (as `cargo package` writes it into a `.crate`) into a

@@ -1,7 +1,7 @@
 //! The sparse index: one file per crate under a directory, laid out as Cargo's sparse
 //! protocol reads it (`3/s/syn`, `se/rd/serde`, `config.json`), for any HTTP server to
-//! serve. [`SparseIndexJob`] makes a crate's file what the database says when it runs,
-//! like the git jobs.
+//! serve. [`SparseIndexJob`](crate::SparseIndexJob) makes a crate's file what the database
+//! says when it runs, like the git jobs.
 
 use std::fs;
 use std::io::Write as _;
@@ -9,16 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use index_git::{CrateName, IndexConfig, IndexFile};
-use queue_core::Job;
-use serde::{Deserialize, Serialize};
 
 use crate::blobs::{Bucket, Object, INDEX_CACHE_CONTROL};
 use crate::error::RegistryError;
-use crate::jobs::IndexContext;
-
-/// The queue of [`SparseIndexJob`]: apart from the git jobs, so that a git remote that is
-/// down does not hold the sparse index back.
-pub const SPARSE_QUEUE: &str = "sparse-index";
 
 /// A sparse index directory. Every write is atomic: a temporary file in the same directory,
 /// `fsync`ed, renamed over the old one, and the directory `fsync`ed; a reader sees the old
@@ -73,7 +66,7 @@ impl SparseIndex {
     }
 
     /// Runs the invalidation hook for `relative`, if one is set.
-    fn invalidate(&self, relative: &str) -> Result<(), RegistryError> {
+    pub(crate) fn invalidate(&self, relative: &str) -> Result<(), RegistryError> {
         let Some(command) = &self.invalidate else { return Ok(()) };
         let path = format!("index/{relative}");
         let shown = command.join(" ");
@@ -202,44 +195,4 @@ impl SparseIndex {
 
 fn io_error(action: &'static str, path: &Path, source: std::io::Error) -> RegistryError {
     RegistryError::Io { action, path: path.display().to_string(), source }
-}
-
-impl IndexContext {
-    /// Makes `name`'s sparse index file what the database says; `Ok(false)` when it was
-    /// right already or no sparse index is configured.
-    pub fn sync_sparse_crate(&self, name: &str) -> Result<bool, RegistryError> {
-        let Some(sparse) = self.sparse_index() else { return Ok(false) };
-        let name = CrateName::new(name)?;
-        let file = match self.expected(&name)? {
-            Some((real_name, lines)) if !lines.is_empty() => {
-                Some(IndexFile::from_lines(real_name, lines)?)
-            }
-            _ => None,
-        };
-        let changed = sparse.put_crate(&name, file.as_ref())?;
-        sparse.invalidate(&name.index_path())?;
-        Ok(changed)
-    }
-}
-
-/// Queued with every publish, yank and unyank: makes the crate's sparse index file what the
-/// database says when it runs. Safe to run twice, late or out of order. Without a sparse
-/// index configured ([`IndexContext::with_sparse_index`]) it does nothing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SparseIndexJob {
-    /// The crate.
-    #[serde(rename = "crate")]
-    pub krate: String,
-}
-
-impl Job for SparseIndexJob {
-    const JOB_NAME: &'static str = "sparse_index";
-    const QUEUE: &'static str = SPARSE_QUEUE;
-    const DEDUPLICATED: bool = true;
-    type Context = IndexContext;
-
-    fn run(&self, ctx: &IndexContext) -> anyhow::Result<()> {
-        ctx.sync_sparse_crate(&self.krate)?;
-        Ok(())
-    }
 }
