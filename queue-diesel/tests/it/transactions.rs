@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
-use queue_core::{Job, Storage as _};
+use queue_core::Job;
 use queue_diesel::{enqueue, migrate, PgConfig, PgStorage, SqliteConfig, SqliteStorage};
 use serde::{Deserialize, Serialize};
 
@@ -27,65 +27,52 @@ struct Count {
     n: i64,
 }
 
-#[test]
-fn pg_rollback_leaves_no_job_and_commit_leaves_both() {
-    let (storage, db) = fixtures::pg();
-    let mut conn = db.connect();
-    diesel::sql_query("CREATE TABLE widgets (name TEXT)").execute(&mut conn).unwrap();
+/// On `conn`, a request's transaction that writes a row and enqueues a job: rolled back it
+/// leaves neither, committed it leaves both; outside a transaction, `enqueue` opens its own.
+fn rollback_leaves_no_job_and_commit_leaves_both<C, S>(conn: &mut C, storage: &S)
+where
+    C: queue_diesel::JobConnection + diesel::Connection,
+    S: queue_core::Storage,
+    diesel::query_builder::SqlQuery:
+        diesel::query_dsl::methods::ExecuteDsl<C> + diesel::query_dsl::LoadQuery<'static, C, Count>,
+{
+    let widgets = |conn: &mut C| {
+        diesel::sql_query("SELECT count(*) AS n FROM widgets").get_result::<Count>(conn).unwrap().n
+    };
+    diesel::sql_query("CREATE TABLE widgets (name TEXT)").execute(conn).unwrap();
     let job = Touch { name: "a".into() };
 
-    let rolled_back: Result<(), diesel::result::Error> = conn.transaction(|conn| {
+    let rolled_back: Result<(), diesel::result::Error> = conn.write_transaction(|conn| {
         diesel::sql_query("INSERT INTO widgets VALUES ('a')").execute(conn)?;
         enqueue(conn, &job).unwrap().expect("an id");
         Err(diesel::result::Error::RollbackTransaction)
     });
     assert!(rolled_back.is_err());
-    let pg_count = |conn: &mut PgConnection, sql: &str| {
-        diesel::sql_query(sql).get_result::<Count>(conn).unwrap().n
-    };
-    assert_eq!(pg_count(&mut conn, "SELECT count(*) AS n FROM widgets"), 0);
+    assert_eq!(widgets(conn), 0);
     assert_eq!(storage.count_pending().unwrap(), 0, "the rollback took the job with it");
 
-    conn.transaction(|conn| {
+    conn.write_transaction(|conn| {
         diesel::sql_query("INSERT INTO widgets VALUES ('b')").execute(conn)?;
         enqueue(conn, &job).unwrap().expect("an id");
         Ok::<_, diesel::result::Error>(())
     })
     .unwrap();
-    assert_eq!(pg_count(&mut conn, "SELECT count(*) AS n FROM widgets"), 1);
+    assert_eq!(widgets(conn), 1);
     assert_eq!(storage.count_pending().unwrap(), 1, "the commit kept the job");
+    enqueue(conn, &job).unwrap().expect("an id");
+    assert_eq!(storage.count_pending().unwrap(), 2);
+}
+
+#[test]
+fn pg_rollback_leaves_no_job_and_commit_leaves_both() {
+    let (storage, db) = fixtures::pg();
+    rollback_leaves_no_job_and_commit_leaves_both(&mut db.connect(), &storage);
 }
 
 #[test]
 fn sqlite_rollback_leaves_no_job_and_commit_leaves_both() {
     let (storage, _dir) = fixtures::sqlite();
-    let mut conn = storage.pool().get().unwrap();
-    diesel::sql_query("CREATE TABLE widgets (name TEXT)").execute(&mut conn).unwrap();
-    let job = Touch { name: "a".into() };
-    let sqlite_count = |conn: &mut SqliteConnection, sql: &str| {
-        diesel::sql_query(sql).get_result::<Count>(conn).unwrap().n
-    };
-
-    let rolled_back: Result<(), diesel::result::Error> = conn.immediate_transaction(|conn| {
-        diesel::sql_query("INSERT INTO widgets VALUES ('a')").execute(conn)?;
-        enqueue(conn, &job).unwrap().expect("an id");
-        Err(diesel::result::Error::RollbackTransaction)
-    });
-    assert!(rolled_back.is_err());
-    assert_eq!(sqlite_count(&mut conn, "SELECT count(*) AS n FROM widgets"), 0);
-    assert_eq!(storage.count_pending().unwrap(), 0, "the rollback took the job with it");
-
-    conn.immediate_transaction(|conn| {
-        diesel::sql_query("INSERT INTO widgets VALUES ('b')").execute(conn)?;
-        enqueue(conn, &job).unwrap().expect("an id");
-        Ok::<_, diesel::result::Error>(())
-    })
-    .unwrap();
-    assert_eq!(sqlite_count(&mut conn, "SELECT count(*) AS n FROM widgets"), 1);
-    assert_eq!(storage.count_pending().unwrap(), 1, "the commit kept the job");
-    // Outside a transaction, enqueue opens its own.
-    enqueue(&mut *conn, &job).unwrap().expect("an id");
-    assert_eq!(storage.count_pending().unwrap(), 2);
+    rollback_leaves_no_job_and_commit_leaves_both(&mut *storage.pool().get().unwrap(), &storage);
 }
 
 #[test]
