@@ -6,6 +6,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
+use diesel::connection::SimpleConnection as _;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, Pool};
@@ -360,58 +361,56 @@ impl Storage for PgStorage {
 
     fn run_batch(&self, claim: Claim<'_>, run: &mut RunJobs<'_>) -> Result<usize, StorageError> {
         let mut conn = self.pool.get()?;
-        // The jobs `run` ran: once they did, an error means their outcomes were lost.
-        let mut ran: Vec<JobId> = Vec::new();
-        // The outer error is the database's; the inner one a wrong count of outcomes, which
-        // records nothing and so commits nothing but the release of the row locks.
-        let result: Result<Result<usize, StorageError>, Error> = conn.transaction(|conn| {
-            let (sql, types) = match claim.filter {
-                JobFilter::Types(types) => (CLAIM_BATCH_TYPES, types),
-                JobFilter::AllExcept(types) => (CLAIM_BATCH_ALL_EXCEPT, types),
-            };
-            let rows: Vec<JobRow> = diesel::sql_query(sql)
-                .bind::<Array<Text>, _>(types)
-                .bind::<BigInt, _>(i64::try_from(claim.limit()).unwrap_or(i64::MAX))
-                .load(conn)?;
-            let claimed: Vec<ClaimedJob> = rows.into_iter().map(ClaimedJob::from).collect();
-            if claimed.is_empty() {
-                return Ok(Ok(0));
-            }
-            let outcomes = run(&claimed);
-            ran = claimed.iter().map(|job| job.id).collect();
-            // A wrong count records nothing: the rows are unlocked as they were.
-            if let Err(err) = queue_core::storage::check_outcomes(claimed.len(), &outcomes) {
-                return Ok(Err(err));
-            }
-            let mut done = Vec::new();
-            for (job, outcome) in claimed.iter().zip(outcomes) {
-                match outcome {
-                    Outcome::Succeeded => done.push(job.id.0),
-                    Outcome::Failed { error, retry_in } => {
-                        record_failure(conn, job.id.0, &error, retry_in)?;
-                    }
+        // Three round trips: `BEGIN`, the claim, and the completion with its `COMMIT`. The
+        // transaction is driven by hand so that the completion and the commit travel
+        // together; `Open` rolls it back on every other way out, an unwinding `run`
+        // included, so the row locks never go back to the pool with the connection.
+        let mut open = Open::begin(&mut conn)?;
+        let (sql, types) = match claim.filter {
+            JobFilter::Types(types) => (CLAIM_BATCH_TYPES, types),
+            JobFilter::AllExcept(types) => (CLAIM_BATCH_ALL_EXCEPT, types),
+        };
+        let rows: Vec<JobRow> = diesel::sql_query(sql)
+            .bind::<Array<Text>, _>(types)
+            .bind::<BigInt, _>(i64::try_from(claim.limit()).unwrap_or(i64::MAX))
+            .load(open.conn())
+            .map_err(Error::from)?;
+        let claimed: Vec<ClaimedJob> = rows.into_iter().map(ClaimedJob::from).collect();
+        if claimed.is_empty() {
+            open.rollback();
+            return Ok(0);
+        }
+        let outcomes = run(&claimed);
+        // A wrong count records nothing: the rows are unlocked as they were.
+        queue_core::storage::check_outcomes(claimed.len(), &outcomes)?;
+        // The row locks went with the session (killed, timed out, failed over): another
+        // worker may be running these jobs now, and nothing of this run was committed.
+        let lost = |err: diesel::result::Error| {
+            StorageError::NotRecorded {
+            jobs: claimed.iter().map(|job| job.id).collect(),
+            reason: format!(
+                "{}; the claim was lost with its database session (a killed backend, idle_in_transaction_session_timeout, a failover, a transaction-mode pooler?)",
+                redact::redact(&err.to_string())
+            ),
+        }
+        };
+        let mut done = Vec::new();
+        for (job, outcome) in claimed.iter().zip(outcomes) {
+            match outcome {
+                Outcome::Succeeded => done.push(job.id.0.to_string()),
+                Outcome::Failed { error, retry_in } => {
+                    record_failure(open.conn(), job.id.0, &error, retry_in).map_err(lost)?;
                 }
             }
-            if !done.is_empty() {
-                diesel::sql_query("DELETE FROM background_jobs WHERE id = ANY($1)")
-                    .bind::<Array<BigInt>, _>(&done)
-                    .execute(conn)?;
-            }
-            Ok(Ok(claimed.len()))
-        });
-        match result {
-            Ok(outcome) => outcome,
-            // The row locks went with the session (killed, timed out, failed over): another
-            // worker may be running these jobs now, and nothing of this run was committed.
-            Err(err) if !ran.is_empty() => Err(StorageError::NotRecorded {
-                jobs: ran,
-                reason: format!(
-                    "{}; the claim was lost with its database session (a killed backend, idle_in_transaction_session_timeout, a failover, a transaction-mode pooler?)",
-                    redact::redact(&err.to_string())
-                ),
-            }),
-            Err(err) => Err(err.into()),
         }
+        // Ids are integers: written into the statement, they need no quoting.
+        let complete = if done.is_empty() {
+            "COMMIT".to_owned()
+        } else {
+            format!("DELETE FROM background_jobs WHERE id IN ({}); COMMIT", done.join(","))
+        };
+        open.commit_with(&complete).map_err(lost)?;
+        Ok(claimed.len())
     }
 
     fn max_concurrent_claims(&self) -> Option<usize> {
@@ -513,6 +512,43 @@ impl Storage for PgStorage {
                 .execute(conn)?)
         })?;
         Ok(deleted.is_some_and(|n| n > 0))
+    }
+}
+
+/// A transaction begun by hand on a pooled connection: rolled back when dropped unless
+/// [`Open::commit_with`] committed it.
+struct Open<'a> {
+    conn: &'a mut PgConnection,
+    open: bool,
+}
+
+impl<'a> Open<'a> {
+    fn begin(conn: &'a mut PgConnection) -> Result<Open<'a>, Error> {
+        conn.batch_execute("BEGIN")?;
+        Ok(Open { conn, open: true })
+    }
+
+    fn conn(&mut self) -> &mut PgConnection {
+        self.conn
+    }
+
+    /// Runs `sql`, which ends with `COMMIT`, as one simple query: one round trip. A failing
+    /// statement stops it before the `COMMIT`, and the drop rolls back.
+    fn commit_with(mut self, sql: &str) -> Result<(), diesel::result::Error> {
+        self.conn.batch_execute(sql)?;
+        self.open = false;
+        Ok(())
+    }
+
+    fn rollback(self) {}
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            // On a broken connection this fails too, and the server has rolled back.
+            let _ = self.conn.batch_execute("ROLLBACK");
+        }
     }
 }
 

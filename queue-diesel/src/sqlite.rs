@@ -489,6 +489,19 @@ impl SqliteStorage {
     }
 }
 
+/// Gives a claim's leases up when dropped; forgotten once the jobs returned their outcomes.
+struct ReleaseOnUnwind<'a> {
+    storage: &'a SqliteStorage,
+    ids: &'a [i64],
+    token: i64,
+}
+
+impl Drop for ReleaseOnUnwind<'_> {
+    fn drop(&mut self) {
+        let _ = self.storage.release(self.ids, self.token);
+    }
+}
+
 impl Storage for SqliteStorage {
     fn enqueue(&self, job: &NewJob) -> Result<Option<JobId>, StorageError> {
         let mut conn = self.pool.get()?;
@@ -536,7 +549,11 @@ impl Storage for SqliteStorage {
                     }
                 }
             });
+            // If `run` unwinds, the leases are given up as it passes, so the jobs are
+            // claimable at once rather than when the lease runs out.
+            let release = ReleaseOnUnwind { storage: self, ids, token };
             let outcomes = run(&claimed);
+            std::mem::forget(release);
             drop(stop);
             outcomes
         });

@@ -632,6 +632,29 @@ pub fn a_wrong_outcome_count_records_nothing<S: Storage>(storage: S) {
     assert_eq!(storage.count_pending().unwrap(), 0);
 }
 
+/// A callback that unwinds records nothing, and the claims are released as a crashed
+/// worker's would be: the jobs run again at once, and the storage goes on working.
+pub fn an_unwinding_callback_records_nothing<S: Storage>(storage: S) {
+    let id = enqueue(&storage, &job("a", json!(1), 0));
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        storage.run_batch(Claim::types(&["a"], 1), &mut |_| panic!("the callback fell over"))
+    }));
+    assert!(unwound.is_err(), "the panic reaches the caller");
+    let pending = storage.pending_jobs(10).unwrap();
+    assert_eq!(pending.iter().map(|j| j.id).collect::<Vec<_>>(), vec![id]);
+    assert!(pending[0].retries == 0 && pending[0].last_error.is_none(), "nothing recorded");
+    // Every connection of a pool gets used again: none came back holding the claim.
+    for _ in 0..12 {
+        let claimed = storage.run_batch(Claim::types(&["none"], 1), &mut |_| Vec::new()).unwrap();
+        assert_eq!(claimed, 0);
+    }
+    let claimed = storage
+        .run_batch(Claim::types(&["a"], 1), &mut |jobs| vec![Outcome::Succeeded; jobs.len()])
+        .unwrap();
+    assert_eq!(claimed, 1, "the released job is claimable at once");
+    assert_eq!(storage.count_pending().unwrap(), 0);
+}
+
 /// A job type with `BATCH_SIZE` runs in batches through the runner; each job's result is
 /// recorded on its own.
 pub fn batched_job_types_run_in_batches<S: Storage>(storage: S) {
