@@ -10,7 +10,7 @@ use diesel::connection::SimpleConnection as _;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, Pool};
-use diesel::sql_types::{Array, BigInt, Bool, Jsonb, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Bool, Jsonb, Nullable, SmallInt, Text, Timestamptz};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use queue_core::storage::{Claim, ClaimedJob, JobFilter, Outcome, RunJobs, Waker};
 use queue_core::{JobId, JobInfo, NewJob, RunningJob, Storage, StorageError};
@@ -107,30 +107,45 @@ pub(crate) fn run_migrations(conn: &mut PgConnection) -> Result<Vec<String>, Err
     Ok(applied.iter().map(ToString::to_string).collect())
 }
 
-/// Inserts a job with one statement: a plain insert that notifies, or for a deduplicated
-/// job the function `enqueue_background_job` (see the migrations), which deduplicates,
-/// inserts and notifies inside the database.
-pub(crate) fn insert_job(conn: &mut PgConnection, job: &NewJob) -> Result<Option<JobId>, Error> {
-    if !job.deduplicated {
-        let row: NullableIdRow = diesel::sql_query(INSERT_ONE)
-            .bind::<Text, _>(&job.job_type)
-            .bind::<Jsonb, _>(&job.data)
-            .bind::<diesel::sql_types::SmallInt, _>(job.priority)
-            .get_result(conn)?;
-        return Ok(row.id.map(JobId));
-    }
-    let row: NullableIdRow =
-        diesel::sql_query("SELECT enqueue_background_job($1, $2, $3, $4) AS id")
-            .bind::<Text, _>(&job.job_type)
-            .bind::<Jsonb, _>(&job.data)
-            .bind::<diesel::sql_types::SmallInt, _>(job.priority)
-            .bind::<Bool, _>(job.deduplicated)
-            .get_result(conn)?;
-    Ok(row.id.map(JobId))
+diesel::define_sql_function! {
+    /// The function `enqueue_background_job` of the migrations: for a deduplicated job,
+    /// coalesces with an identical pending one (`NULL`); otherwise inserts; and notifies.
+    fn enqueue_background_job(
+        new_type: Text,
+        new_data: Jsonb,
+        new_priority: SmallInt,
+        new_deduplicated: Bool,
+    ) -> Nullable<BigInt>;
 }
 
-/// Inserts jobs with one statement (`enqueue_background_jobs`); ids in order, `None` for
-/// a coalesced one.
+diesel::define_sql_function! {
+    /// The function `enqueue_background_jobs` of the migrations: [`enqueue_background_job`]
+    /// for parallel arrays, with one insert for the jobs that are not deduplicated and one
+    /// notification.
+    fn enqueue_background_jobs(
+        new_types: Array<Text>,
+        new_data: Array<Jsonb>,
+        new_priorities: Array<SmallInt>,
+        new_deduplicated: Array<Bool>,
+    ) -> Array<Nullable<BigInt>>;
+}
+
+/// Inserts a job with one statement, a call of `enqueue_background_job`, which
+/// deduplicates, inserts and notifies inside the database. Written with diesel's query
+/// builder, the call is a statement prepared once per connection.
+pub(crate) fn insert_job(conn: &mut PgConnection, job: &NewJob) -> Result<Option<JobId>, Error> {
+    let id: Option<i64> = diesel::select(enqueue_background_job(
+        &job.job_type,
+        &job.data,
+        job.priority,
+        job.deduplicated,
+    ))
+    .get_result(conn)?;
+    Ok(id.map(JobId))
+}
+
+/// Inserts jobs with one statement (`enqueue_background_jobs`, prepared once per
+/// connection); ids in order, `None` for a coalesced one.
 pub(crate) fn insert_jobs(
     conn: &mut PgConnection,
     jobs: &[NewJob],
@@ -141,62 +156,17 @@ pub(crate) fn insert_jobs(
     let types: Vec<&str> = jobs.iter().map(|j| j.job_type.as_str()).collect();
     let data: Vec<&serde_json::Value> = jobs.iter().map(|j| &j.data).collect();
     let priorities: Vec<i16> = jobs.iter().map(|j| j.priority).collect();
-    if jobs.iter().all(|j| !j.deduplicated) {
-        let row: IdsRow = diesel::sql_query(INSERT_MANY)
-            .bind::<Array<Text>, _>(types)
-            .bind::<Array<Jsonb>, _>(data)
-            .bind::<Array<diesel::sql_types::SmallInt>, _>(priorities)
-            .get_result(conn)?;
-        return Ok(row.ids.into_iter().map(|id| id.map(JobId)).collect());
-    }
     let deduplicated: Vec<bool> = jobs.iter().map(|j| j.deduplicated).collect();
-    let row: IdsRow = diesel::sql_query("SELECT enqueue_background_jobs($1, $2, $3, $4) AS ids")
-        .bind::<Array<Text>, _>(types)
-        .bind::<Array<Jsonb>, _>(data)
-        .bind::<Array<diesel::sql_types::SmallInt>, _>(priorities)
-        .bind::<Array<Bool>, _>(deduplicated)
-        .get_result(conn)?;
-    Ok(row.ids.into_iter().map(|id| id.map(JobId)).collect())
+    let ids: Vec<Option<i64>> =
+        diesel::select(enqueue_background_jobs(types, data, priorities, deduplicated))
+            .get_result(conn)?;
+    Ok(ids.into_iter().map(|id| id.map(JobId)).collect())
 }
-
-/// A job that is not deduplicated: insert and notify in one plain statement.
-const INSERT_ONE: &str = concat!(
-    "WITH inserted AS (",
-    "INSERT INTO background_jobs (job_type, data, priority) VALUES ($1, $2, $3) RETURNING id) ",
-    "SELECT id, pg_notify('",
-    notify_channel!(),
-    "', '')::text AS notified FROM inserted"
-);
-
-/// Jobs none of which is deduplicated, as parallel arrays: one insert in the given order
-/// (ids ascend with it) and one notification.
-const INSERT_MANY: &str = concat!(
-    "WITH inserted AS (",
-    "INSERT INTO background_jobs (job_type, data, priority) ",
-    "SELECT t, d, p FROM unnest($1::text[], $2::jsonb[], $3::smallint[]) ",
-    "WITH ORDINALITY AS u(t, d, p, o) ORDER BY o ",
-    "RETURNING id) ",
-    "SELECT array_agg(id ORDER BY id) AS ids, pg_notify('",
-    notify_channel!(),
-    "', '')::text AS notified FROM inserted"
-);
 
 fn notify(conn: &mut PgConnection) -> Result<(), Error> {
     // PostgreSQL folds identical notifications of one transaction into one.
     diesel::sql_query(format!("NOTIFY {NOTIFY_CHANNEL}")).execute(conn)?;
     Ok(())
-}
-
-#[derive(QueryableByName)]
-struct NullableIdRow {
-    #[diesel(sql_type = Nullable<BigInt>)]
-    id: Option<i64>,
-}
-
-#[derive(QueryableByName)]
-struct IdsRow {
-    #[diesel(sql_type = Array<Nullable<BigInt>>)]
-    ids: Vec<Option<i64>>,
 }
 
 /// The columns a claimed job and an operator's view of a job both start with.
