@@ -8,7 +8,7 @@
 use index_git::CrateName;
 use sha2::{Digest as _, Sha256};
 
-use crate::database::{Database, WithConnection};
+use crate::database::Database;
 use crate::db::RegistryConnection;
 use crate::error::RegistryError;
 use crate::hex::hex;
@@ -226,41 +226,17 @@ pub fn search<C: RegistryConnection>(
 impl Database {
     /// [`create_token`] on a pooled connection.
     pub fn create_token(&self, login: &str, token_name: &str) -> Result<String, RegistryError> {
-        struct Create<'a>(&'a str, &'a str);
-        impl WithConnection for Create<'_> {
-            type Output = String;
-            fn run<C: RegistryConnection>(self, conn: &mut C) -> Result<String, RegistryError> {
-                create_token(conn, self.0, self.1)
-            }
-        }
-        self.run(Create(login, token_name))
+        self.either(|c| create_token(c, login, token_name), |c| create_token(c, login, token_name))
     }
 
     /// [`authenticate`] on a pooled connection.
     pub fn authenticate(&self, token: &str) -> Result<Option<User>, RegistryError> {
-        struct Authenticate<'a>(&'a str);
-        impl WithConnection for Authenticate<'_> {
-            type Output = Option<User>;
-            fn run<C: RegistryConnection>(
-                self,
-                conn: &mut C,
-            ) -> Result<Option<User>, RegistryError> {
-                authenticate(conn, self.0)
-            }
-        }
-        self.run(Authenticate(token))
+        self.either(|c| authenticate(c, token), |c| authenticate(c, token))
     }
 
     /// [`owners`] on a pooled connection.
     pub fn owners(&self, krate: &str) -> Result<Vec<User>, RegistryError> {
-        struct Owners<'a>(&'a str);
-        impl WithConnection for Owners<'_> {
-            type Output = Vec<User>;
-            fn run<C: RegistryConnection>(self, conn: &mut C) -> Result<Vec<User>, RegistryError> {
-                owners(conn, self.0)
-            }
-        }
-        self.run(Owners(krate))
+        self.either(|c| owners(c, krate), |c| owners(c, krate))
     }
 
     /// [`add_owners`] (or, with `add: false`, [`remove_owners`]) on a
@@ -272,32 +248,18 @@ impl Database {
         logins: &[String],
         add: bool,
     ) -> Result<(), RegistryError> {
-        struct Change<'a>(&'a User, &'a str, &'a [String], bool);
-        impl WithConnection for Change<'_> {
-            type Output = ();
-            fn run<C: RegistryConnection>(self, conn: &mut C) -> Result<(), RegistryError> {
-                if self.3 {
-                    add_owners(conn, self.0, self.1, self.2)
-                } else {
-                    remove_owners(conn, self.0, self.1, self.2)
-                }
-            }
+        if add {
+            self.either(|c| add_owners(c, by, krate, logins), |c| add_owners(c, by, krate, logins))
+        } else {
+            self.either(
+                |c| remove_owners(c, by, krate, logins),
+                |c| remove_owners(c, by, krate, logins),
+            )
         }
-        self.run(Change(by, krate, logins, add))
     }
 
     /// [`search`] on a pooled connection.
     pub fn search(&self, query: &str, limit: u32) -> Result<SearchResults, RegistryError> {
-        struct Search<'a>(&'a str, u32);
-        impl WithConnection for Search<'_> {
-            type Output = SearchResults;
-            fn run<C: RegistryConnection>(
-                self,
-                conn: &mut C,
-            ) -> Result<SearchResults, RegistryError> {
-                search(conn, self.0, self.1)
-            }
-        }
-        self.run(Search(query, limit))
+        self.either(|c| search(c, query, limit), |c| search(c, query, limit))
     }
 }

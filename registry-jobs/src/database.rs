@@ -1,6 +1,8 @@
 //! A database of either backend, chosen at run time, and the one place that dispatches on
 //! it.
 
+use std::marker::PhantomData;
+
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, Pool};
 use diesel::sqlite::SqliteConnection;
@@ -46,19 +48,32 @@ impl Database {
         }
     }
 
-    /// Applies the job table's and the registry's pending migrations.
-    pub fn migrate(&self) -> Result<Vec<String>, RegistryError> {
-        struct Migrate;
-        impl WithConnection for Migrate {
-            type Output = Vec<String>;
-            fn run<C: RegistryConnection>(
-                self,
-                conn: &mut C,
-            ) -> Result<Vec<String>, RegistryError> {
-                conn.run_migrations()
+    /// Runs `pg` or `sqlite` on a pooled connection, whichever this database's backend is.
+    /// A closure can't be generic over the connection type, so a one-call operation is
+    /// written for each (`|c| op(c, args)` twice); longer work implements
+    /// [`WithConnection`] and goes through [`Database::run`].
+    pub fn either<T>(
+        &self,
+        pg: impl FnOnce(&mut PgConnection) -> Result<T, RegistryError>,
+        sqlite: impl FnOnce(&mut SqliteConnection) -> Result<T, RegistryError>,
+    ) -> Result<T, RegistryError> {
+        struct Either<P, S, T>(P, S, PhantomData<T>);
+        impl<P, S, T> WithConnection for Either<P, S, T>
+        where
+            P: FnOnce(&mut PgConnection) -> Result<T, RegistryError>,
+            S: FnOnce(&mut SqliteConnection) -> Result<T, RegistryError>,
+        {
+            type Output = T;
+            fn run<C: RegistryConnection>(self, conn: &mut C) -> Result<T, RegistryError> {
+                conn.pick(self.0, self.1)
             }
         }
-        self.run(Migrate)
+        self.run(Either(pg, sqlite, PhantomData))
+    }
+
+    /// Applies the job table's and the registry's pending migrations.
+    pub fn migrate(&self) -> Result<Vec<String>, RegistryError> {
+        self.either(|c| c.run_migrations(), |c| c.run_migrations())
     }
 
     /// [`expected_lines`] on a pooled connection.
@@ -66,31 +81,12 @@ impl Database {
         &self,
         name: &CrateName,
     ) -> Result<Option<(CrateName, Vec<IndexLine>)>, RegistryError> {
-        struct Expected<'a>(&'a CrateName);
-        impl WithConnection for Expected<'_> {
-            type Output = Option<(CrateName, Vec<IndexLine>)>;
-            fn run<C: RegistryConnection>(
-                self,
-                conn: &mut C,
-            ) -> Result<Self::Output, RegistryError> {
-                expected_lines(conn, self.0)
-            }
-        }
-        self.run(Expected(name))
+        self.either(|c| expected_lines(c, name), |c| expected_lines(c, name))
     }
 
     /// The names of every crate, in the order they were first published.
     pub(crate) fn crate_names(&self) -> Result<Vec<String>, RegistryError> {
-        struct Names;
-        impl WithConnection for Names {
-            type Output = Vec<String>;
-            fn run<C: RegistryConnection>(
-                self,
-                conn: &mut C,
-            ) -> Result<Vec<String>, RegistryError> {
-                Ok(conn.all_crates()?.into_iter().map(|(_, name)| name).collect())
-            }
-        }
-        self.run(Names)
+        let names = |crates: Vec<(i64, String)>| crates.into_iter().map(|(_, name)| name).collect();
+        self.either(|c| Ok(names(c.all_crates()?)), |c| Ok(names(c.all_crates()?)))
     }
 }

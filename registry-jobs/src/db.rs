@@ -112,6 +112,15 @@ pub trait RegistryConnection: queue_diesel::JobConnection {
     /// Applies the job table's and the registry's pending migrations; returns the versions
     /// applied.
     fn run_migrations(&mut self) -> Result<Vec<String>, RegistryError>;
+    /// `pg(self)` on PostgreSQL, `sqlite(self)` on SQLite (see [`Database::either`]).
+    ///
+    /// [`Database::either`]: crate::Database::either
+    #[doc(hidden)]
+    fn pick<T>(
+        &mut self,
+        pg: impl FnOnce(&mut PgConnection) -> T,
+        sqlite: impl FnOnce(&mut SqliteConnection) -> T,
+    ) -> T;
     #[doc(hidden)]
     fn find_crate(&mut self, canonical: &str) -> QueryResult<Option<(i64, String)>>;
     #[doc(hidden)]
@@ -302,6 +311,14 @@ macro_rules! common_queries {
 }
 
 impl RegistryConnection for PgConnection {
+    fn pick<T>(
+        &mut self,
+        pg: impl FnOnce(&mut PgConnection) -> T,
+        _sqlite: impl FnOnce(&mut SqliteConnection) -> T,
+    ) -> T {
+        pg(self)
+    }
+
     fn run_migrations(&mut self) -> Result<Vec<String>, RegistryError> {
         let mut applied = queue_diesel::migrate(self)?;
         let registry = self
@@ -315,6 +332,14 @@ impl RegistryConnection for PgConnection {
 }
 
 impl RegistryConnection for SqliteConnection {
+    fn pick<T>(
+        &mut self,
+        _pg: impl FnOnce(&mut PgConnection) -> T,
+        sqlite: impl FnOnce(&mut SqliteConnection) -> T,
+    ) -> T {
+        sqlite(self)
+    }
+
     fn run_migrations(&mut self) -> Result<Vec<String>, RegistryError> {
         let mut applied = queue_diesel::migrate(self)?;
         let registry = self

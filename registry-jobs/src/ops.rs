@@ -266,14 +266,7 @@ pub fn publish_crate_file<C: RegistryConnection>(
 impl Database {
     /// [`publish`] on a pooled connection.
     pub fn publish(&self, request: &PublishRequest) -> Result<Published, RegistryError> {
-        struct Publish<'a>(&'a PublishRequest);
-        impl WithConnection for Publish<'_> {
-            type Output = Published;
-            fn run<C: RegistryConnection>(self, conn: &mut C) -> Result<Published, RegistryError> {
-                publish(conn, self.0)
-            }
-        }
-        self.run(Publish(request))
+        self.either(|c| publish(c, request), |c| publish(c, request))
     }
 
     /// [`publish_crate_file`] on a pooled connection.
@@ -282,14 +275,7 @@ impl Database {
         store: &CrateStore,
         path: &Path,
     ) -> Result<Published, RegistryError> {
-        struct PublishFile<'a>(&'a CrateStore, &'a Path);
-        impl WithConnection for PublishFile<'_> {
-            type Output = Published;
-            fn run<C: RegistryConnection>(self, conn: &mut C) -> Result<Published, RegistryError> {
-                publish_crate_file(conn, self.0, self.1)
-            }
-        }
-        self.run(PublishFile(store, path))
+        self.either(|c| publish_crate_file(c, store, path), |c| publish_crate_file(c, store, path))
     }
 
     /// [`yank`](crate::yank) (or, with `yanked: false`, [`unyank`](crate::unyank)) on a pooled
@@ -300,7 +286,10 @@ impl Database {
         vers: &str,
         yanked: bool,
     ) -> Result<YankOutcome, RegistryError> {
-        self.run(SetYanked { by: None, name, vers, yanked })
+        self.either(
+            |c| set_yanked(c, name, vers, yanked, None),
+            |c| set_yanked(c, name, vers, yanked, None),
+        )
     }
 
     /// Publishes on behalf of `user` ([`publish_by`]) a version whose `.crate` file is
@@ -338,21 +327,10 @@ impl Database {
         vers: &str,
         yanked: bool,
     ) -> Result<YankOutcome, RegistryError> {
-        self.run(SetYanked { by: Some(user), name, vers, yanked })
-    }
-}
-
-/// A yank or unyank, on behalf of `by` when given.
-struct SetYanked<'a> {
-    by: Option<&'a User>,
-    name: &'a str,
-    vers: &'a str,
-    yanked: bool,
-}
-
-impl WithConnection for SetYanked<'_> {
-    type Output = YankOutcome;
-    fn run<C: RegistryConnection>(self, conn: &mut C) -> Result<YankOutcome, RegistryError> {
-        set_yanked(conn, self.name, self.vers, self.yanked, self.by)
+        let by = Some(user);
+        self.either(
+            |c| set_yanked(c, name, vers, yanked, by),
+            |c| set_yanked(c, name, vers, yanked, by),
+        )
     }
 }
