@@ -21,16 +21,9 @@ use crate::pool::{micros, Pooled};
 /// The migrations of the PostgreSQL job table.
 pub(crate) const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
-/// The channel `LISTEN`/`NOTIFY` wake-ups use, as a literal for the SQL built with
-/// `concat!` (the functions in the migrations name it too).
-macro_rules! notify_channel {
-    () => {
-        "queue_core_jobs"
-    };
-}
-
-/// The channel `LISTEN`/`NOTIFY` wake-ups use.
-pub(crate) const NOTIFY_CHANNEL: &str = notify_channel!();
+/// The channel `LISTEN`/`NOTIFY` wake-ups use; the enqueue functions in the migrations
+/// notify it by this name.
+pub(crate) const NOTIFY_CHANNEL: &str = "queue_core_jobs";
 
 /// Settings of a [`PgStorage`]. `Debug` shows the URL with its credentials redacted.
 #[derive(Clone)]

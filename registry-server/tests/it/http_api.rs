@@ -52,6 +52,14 @@ pub(crate) fn publish(server: &Server, token: Option<&str>, body: Vec<u8>) -> (S
     (status, text)
 }
 
+/// Publishes version `vers` of `name`, a crate with nothing in it, and checks it was
+/// accepted.
+fn publish_plain(server: &Server, token: &str, name: &str, vers: &str) {
+    let (status, text) =
+        publish(server, Some(token), body(&metadata(name, vers), &crate_file(name, vers, "")));
+    assert_eq!(status, StatusCode::OK, "{text}");
+}
+
 /// The `detail` of an error body.
 fn detail(text: &str) -> String {
     let value: Value =
@@ -230,12 +238,7 @@ fn tokens_owners_versions_and_names_are_checked() {
 fn the_sparse_index_answers_conditional_requests_and_serves_nothing_else() {
     let server = Server::start(&[]);
     let token = server.token("alice");
-    let (status, text) = publish(
-        &server,
-        Some(&token),
-        body(&metadata("cond", "1.0.0"), &crate_file("cond", "1.0.0", "")),
-    );
-    assert_eq!(status, StatusCode::OK, "{text}");
+    publish_plain(&server, &token, "cond", "1.0.0");
     server.wait_for_index("co/nd/cond", |t| t.contains("\"vers\":\"1.0.0\""));
 
     let first = server.get("/index/co/nd/cond", None);
@@ -263,12 +266,7 @@ fn the_sparse_index_answers_conditional_requests_and_serves_nothing_else() {
 
     // A change is a new ETag.
     std::thread::sleep(Duration::from_millis(10));
-    let (status, _) = publish(
-        &server,
-        Some(&token),
-        body(&metadata("cond", "1.1.0"), &crate_file("cond", "1.1.0", "")),
-    );
-    assert_eq!(status, StatusCode::OK);
+    publish_plain(&server, &token, "cond", "1.1.0");
     server.wait_for_index("co/nd/cond", |t| t.contains("\"vers\":\"1.1.0\""));
     let changed = client()
         .get(format!("{}/index/co/nd/cond", server.url))
@@ -307,12 +305,7 @@ fn a_private_registry_wants_a_token_for_the_index_and_downloads() {
         StatusCode::FORBIDDEN
     );
 
-    let (status, _) = publish(
-        &server,
-        Some(&token),
-        body(&metadata("secret", "1.0.0"), &crate_file("secret", "1.0.0", "")),
-    );
-    assert_eq!(status, StatusCode::OK);
+    publish_plain(&server, &token, "secret", "1.0.0");
     server.wait_for_index_with("se/cr/secret", &token);
     assert_eq!(server.get("/index/se/cr/secret", None).status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
@@ -331,12 +324,7 @@ fn with_the_git_index_switched_off_only_the_sparse_index_is_written() {
     let server = Server::start(&["--git-index", "false"]);
     let token = server.token("alice");
     for vers in ["1.0.0", "1.1.0"] {
-        let (status, text) = publish(
-            &server,
-            Some(&token),
-            body(&metadata("plain", vers), &crate_file("plain", vers, "")),
-        );
-        assert_eq!(status, StatusCode::OK, "{text}");
+        publish_plain(&server, &token, "plain", vers);
     }
     let file = server.wait_for_index("pl/ai/plain", |t| t.contains("\"vers\":\"1.1.0\""));
     assert_eq!(file.lines().count(), 2, "{file}");
@@ -356,12 +344,7 @@ fn the_invalidation_hook_hears_of_every_index_file_the_jobs_write() {
     let server =
         Server::start_in(&dir.path().join("data"), &[], &[("INVALIDATE_COMMAND", hook.as_str())]);
     let token = server.token("alice");
-    let (status, text) = publish(
-        &server,
-        Some(&token),
-        body(&metadata("cdn", "1.0.0"), &crate_file("cdn", "1.0.0", "")),
-    );
-    assert_eq!(status, StatusCode::OK, "{text}");
+    publish_plain(&server, &token, "cdn", "1.0.0");
     server.wait_for_index("3/c/cdn", |t| t.contains("\"vers\":\"1.0.0\""));
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
