@@ -57,11 +57,11 @@ impl PgConfig {
 
 /// queue-core storage on PostgreSQL.
 ///
-/// A claim is `SELECT ... ORDER BY priority DESC, id LIMIT 1 FOR UPDATE SKIP LOCKED` in a
-/// transaction that stays open while the job runs and, in the same transaction, deletes the
-/// row or records the failure. A worker that dies rolls back, so its job is claimable again
-/// at once. Enqueues send one `NOTIFY` per statement, which [`Storage::listen`] turns into
-/// wake-ups of idle workers.
+/// A claim is a transaction that stays open while the jobs run: `SELECT ... FOR UPDATE SKIP
+/// LOCKED` of the runnable jobs of the highest priority present, in running order, and, in
+/// the same transaction, the deletion of the jobs that succeeded or the record of a failure.
+/// A worker that dies rolls back, so its jobs are claimable again at once. Enqueues send one
+/// `NOTIFY` per statement, which [`Storage::listen`] turns into wake-ups of idle workers.
 #[derive(Debug, Clone)]
 pub struct PgStorage {
     pool: Pooled<PgConnection>,
@@ -237,17 +237,140 @@ impl From<InfoRow> for JobInfo {
     }
 }
 
-/// The claim: up to `$2` runnable unlocked rows in running order (priority, then the
-/// longest runnable, then id), among the job types bound as `$1` (a text array); see the
-/// function `claim_background_jobs` in the migrations (its latest body is in
-/// `2026-11-30-000003_claim_priority_loop`) for how it never walks past jobs waiting for a
-/// retry. `testing::PG_CLAIM_SQL` lets tests `EXPLAIN` it.
-pub(crate) const CLAIM_BATCH_TYPES: &str = "SELECT job_id AS id, job_type, job_data AS data, \
-    job_retries AS retries FROM claim_background_jobs($1, true, $2)";
+/// What a claim's transaction starts with, sent with its `BEGIN` (one round trip). Its
+/// statements are planned with sorts off, so their plans stay on the claim index even when
+/// the statistics were taken while the table was empty (they would make a sort of every
+/// runnable job look cheap), and keep one generic plan per connection instead of being
+/// planned anew at each claim (PostgreSQL replans a statement whose generic plan looks
+/// costlier than one for the values at hand, as `LIMIT $n` and `id = ANY($1)` do). Both
+/// settings end with the transaction.
+pub(crate) const CLAIM_SETTINGS: &str =
+    "SET LOCAL enable_sort = off; SET LOCAL plan_cache_mode = force_generic_plan";
 
-/// The claim of rows whose types are none of `$1`: rows no registered job type can run.
-const CLAIM_BATCH_ALL_EXCEPT: &str = "SELECT job_id AS id, job_type, job_data AS data, \
-    job_retries AS retries FROM claim_background_jobs($1, false, $2)";
+diesel::table! {
+    /// The job table, as the claim path's statements see it: written with the query builder,
+    /// they are prepared once per connection.
+    background_jobs (id) {
+        id -> BigInt,
+        job_type -> Text,
+        data -> Jsonb,
+        priority -> SmallInt,
+        retries -> Integer,
+        run_at -> Nullable<Timestamptz>,
+    }
+}
+
+/// A claimed row: id, type, data, retries.
+type ClaimRow = (i64, String, serde_json::Value, i32);
+
+/// A row of the top-priority claim: a [`ClaimRow`] and its priority.
+type TopRow = (i64, String, serde_json::Value, i32, i16);
+
+/// "From the top" for [`claim_below`]: above every `SMALLINT` priority.
+const ABOVE_ALL_PRIORITIES: i32 = i16::MAX as i32 + 1;
+
+/// The usual claim, one statement: up to `max` runnable, unlocked jobs of the highest
+/// priority that has jobs not exhausted, in running order (the longest runnable, then id).
+/// Jobs waiting for a retry sort after the runnable ones of their priority in the claim
+/// index and exhausted ones are not in it, so the walk stops at the first job it cannot
+/// run. [`claim_below`] goes on when this found fewer than `max`.
+fn claim_at_top_priority(
+    conn: &mut PgConnection,
+    filter: JobFilter<'_>,
+    max: i64,
+) -> QueryResult<Vec<TopRow>> {
+    use background_jobs::dsl as j;
+    match filter {
+        JobFilter::Types(types) => top_priority_claim!(j::job_type.eq_any(types), max).load(conn),
+        JobFilter::AllExcept(types) => {
+            top_priority_claim!(j::job_type.ne_all(types), max).load(conn)
+        }
+    }
+}
+
+/// The statement of [`claim_at_top_priority`] for a filter on `job_type`.
+macro_rules! top_priority_claim {
+    ($types:expr, $max:expr) => {{
+        let top = diesel::alias!(background_jobs as top);
+        let top_priority = top
+            .select(diesel::dsl::max(top.field(background_jobs::priority)))
+            .filter(top.field(background_jobs::run_at).is_not_null())
+            .single_value();
+        background_jobs::table
+            .select((
+                background_jobs::id,
+                background_jobs::job_type,
+                background_jobs::data,
+                background_jobs::retries,
+                background_jobs::priority,
+            ))
+            .filter(background_jobs::priority.nullable().eq(top_priority))
+            .filter(background_jobs::run_at.le(diesel::dsl::now))
+            .filter($types)
+            .order((background_jobs::run_at, background_jobs::id))
+            .limit($max)
+            .for_update()
+            .skip_locked()
+    }};
+}
+use top_priority_claim;
+
+diesel::define_sql_function! {
+    /// The function `claim_background_jobs_below` of the migrations: up to `max_jobs`
+    /// runnable unlocked rows of priorities below `below`, in running order, walking the
+    /// priorities present from the highest, one index probe each, never past jobs waiting
+    /// for a retry. Called in the select list, each row is a record (`job_id, job_type,
+    /// job_data, job_retries`).
+    fn claim_background_jobs_below(
+        types: Array<Text>,
+        matching: Bool,
+        max_jobs: BigInt,
+        below: diesel::sql_types::Integer,
+    ) -> Record<(BigInt, Text, Jsonb, diesel::sql_types::Integer)>;
+}
+
+/// The rest of a claim that [`claim_at_top_priority`] left short: up to `max` jobs of the
+/// priorities below `below`, the priority of the rows the claim holds (a query sees the
+/// rows its own transaction locked, so starting below them none is returned twice). When
+/// the claim holds none, `below` is [`ABOVE_ALL_PRIORITIES`]: the highest priority present
+/// had only jobs waiting for a retry, or none of these types, and lower ones may have
+/// runnable jobs.
+fn claim_below(
+    conn: &mut PgConnection,
+    filter: JobFilter<'_>,
+    max: i64,
+    below: i32,
+) -> QueryResult<Vec<ClaimRow>> {
+    let (matching, types) = match filter {
+        JobFilter::Types(types) => (true, types),
+        JobFilter::AllExcept(types) => (false, types),
+    };
+    diesel::select(claim_background_jobs_below(types, matching, max, below)).load(conn)
+}
+
+/// The two claim statements as prepared, each with the arguments of a claim of up to
+/// `limit` jobs of type `job_type` written as SQL literals (for `EXECUTE name(args)`): the
+/// top-priority claim, then the walk of the lower priorities. Both run after
+/// [`CLAIM_SETTINGS`]. For tests that check their plans.
+#[cfg(feature = "testing")]
+pub(crate) fn claim_statements(job_type: &str, limit: i64) -> [(String, String); 2] {
+    let no_types: &[&str] = &[];
+    let top = diesel::debug_query::<diesel::pg::Pg, _>(&top_priority_claim!(
+        background_jobs::job_type.eq_any(no_types),
+        limit
+    ))
+    .to_string();
+    let top = top.split(" -- binds: ").next().unwrap_or_default().to_owned();
+    let types = format!("ARRAY['{}']", job_type.replace('\'', "''"));
+    [
+        // `$1` is the subquery's `LIMIT 1`.
+        (top, format!("1, {types}, {limit}")),
+        (
+            "SELECT * FROM claim_background_jobs_below($1, true, $2, $3)".to_owned(),
+            format!("{types}, {limit}, {ABOVE_ALL_PRIORITIES}"),
+        ),
+    ]
+}
 
 /// The in-progress transaction holding a row of `background_jobs` (`FOR UPDATE` writes the
 /// locker's transaction id into the row's `xmax`), for operator queries that must not lock.
@@ -324,21 +447,25 @@ impl Storage for PgStorage {
 
     fn run_batch(&self, claim: Claim<'_>, run: &mut RunJobs<'_>) -> Result<usize, StorageError> {
         let mut conn = self.pool.get()?;
-        // Three round trips: `BEGIN`, the claim, and the completion with its `COMMIT`. The
-        // transaction is driven by hand so that the completion and the commit travel
-        // together; `Open` rolls it back on every other way out, an unwinding `run`
-        // included, so the row locks never go back to the pool with the connection.
+        // `BEGIN`, the claim, the completion and `COMMIT`, the claim and the completion
+        // prepared once per connection. `Open` rolls the transaction back on every way out
+        // but the commit, an unwinding `run` included, so the row locks never go back to
+        // the pool with the connection.
         let mut open = Open::begin(&mut conn)?;
-        let (sql, types) = match claim.filter {
-            JobFilter::Types(types) => (CLAIM_BATCH_TYPES, types),
-            JobFilter::AllExcept(types) => (CLAIM_BATCH_ALL_EXCEPT, types),
-        };
-        let rows: Vec<JobRow> = diesel::sql_query(sql)
-            .bind::<Array<Text>, _>(types)
-            .bind::<BigInt, _>(i64::try_from(claim.limit()).unwrap_or(i64::MAX))
-            .load(open.conn())
-            .map_err(Error::from)?;
-        let claimed: Vec<ClaimedJob> = rows.into_iter().map(ClaimedJob::from).collect();
+        let max = i64::try_from(claim.limit()).unwrap_or(i64::MAX);
+        let top = claim_at_top_priority(open.conn(), claim.filter, max).map_err(Error::from)?;
+        let below = top.first().map_or(ABOVE_ALL_PRIORITIES, |row| i32::from(row.4));
+        let mut rows: Vec<ClaimRow> = top
+            .into_iter()
+            .map(|(id, job_type, data, retries, _)| (id, job_type, data, retries))
+            .collect();
+        if let Ok(short @ 1..) = i64::try_from(rows.len()).map(|n| max - n) {
+            rows.extend(claim_below(open.conn(), claim.filter, short, below).map_err(Error::from)?);
+        }
+        let claimed: Vec<ClaimedJob> = rows
+            .into_iter()
+            .map(|(id, job_type, data, retries)| JobRow { id, job_type, data, retries }.into())
+            .collect();
         if claimed.is_empty() {
             open.rollback();
             return Ok(0);
@@ -360,19 +487,22 @@ impl Storage for PgStorage {
         let mut done = Vec::new();
         for (job, outcome) in claimed.iter().zip(outcomes) {
             match outcome {
-                Outcome::Succeeded => done.push(job.id.0.to_string()),
+                Outcome::Succeeded => done.push(job.id.0),
                 Outcome::Failed { error, retry_in } => {
                     record_failure(open.conn(), job.id.0, &error, retry_in).map_err(lost)?;
                 }
             }
         }
-        // Ids are integers: written into the statement, they need no quoting.
-        let complete = if done.is_empty() {
-            "COMMIT".to_owned()
-        } else {
-            format!("DELETE FROM background_jobs WHERE id IN ({}); COMMIT", done.join(","))
-        };
-        open.commit_with(&complete).map_err(lost)?;
+        // Two statements: PostgreSQL plans `id = ANY($1)` anew at every execution (its
+        // generic plan looks costlier than a plan for the array at hand), `id = $1` once.
+        match done[..] {
+            [] => Ok(0),
+            [id] => diesel::delete(background_jobs::table.find(id)).execute(open.conn()),
+            _ => diesel::delete(background_jobs::table.filter(background_jobs::id.eq_any(&done)))
+                .execute(open.conn()),
+        }
+        .map_err(lost)?;
+        open.commit().map_err(lost)?;
         Ok(claimed.len())
     }
 
@@ -479,7 +609,8 @@ impl Storage for PgStorage {
 }
 
 /// A transaction begun by hand on a pooled connection: rolled back when dropped unless
-/// [`Open::commit_with`] committed it.
+/// [`Open::commit`] committed it. (diesel's `transaction` takes a closure, and the claim's
+/// transaction spans the caller's `run`, whose unwinding must roll back too.)
 struct Open<'a> {
     conn: &'a mut PgConnection,
     open: bool,
@@ -487,7 +618,7 @@ struct Open<'a> {
 
 impl<'a> Open<'a> {
     fn begin(conn: &'a mut PgConnection) -> Result<Open<'a>, Error> {
-        conn.batch_execute("BEGIN")?;
+        conn.batch_execute(&format!("BEGIN; {CLAIM_SETTINGS}"))?;
         Ok(Open { conn, open: true })
     }
 
@@ -495,10 +626,8 @@ impl<'a> Open<'a> {
         self.conn
     }
 
-    /// Runs `sql`, which ends with `COMMIT`, as one simple query: one round trip. A failing
-    /// statement stops it before the `COMMIT`, and the drop rolls back.
-    fn commit_with(mut self, sql: &str) -> Result<(), diesel::result::Error> {
-        self.conn.batch_execute(sql)?;
+    fn commit(mut self) -> Result<(), diesel::result::Error> {
+        self.conn.batch_execute("COMMIT")?;
         self.open = false;
         Ok(())
     }

@@ -604,6 +604,40 @@ pub fn batch_claims_record_each_outcome<S: Storage>(storage: S) {
     assert_eq!(storage.run_batch(Claim::types(&["none"], 5), &mut |_| Vec::new()).unwrap(), 0);
 }
 
+/// A batch claim fills up across priorities in running order, past a priority whose jobs
+/// all wait for a retry, and never returns a job twice.
+pub fn batch_claims_span_priorities<S: Storage>(storage: S) {
+    let waiting = enqueue(&storage, &job("a", json!("waiting"), 9));
+    let later =
+        Outcome::Failed { error: "later".into(), retry_in: Some(Duration::from_secs(3600)) };
+    assert_eq!(
+        storage.run_batch(Claim::types(&["a"], 1), &mut |_| vec![later.clone()]).unwrap(),
+        1
+    );
+    let claim_all = || {
+        let mut seen = Vec::new();
+        storage
+            .run_batch(Claim::types(&["a"], 10), &mut |jobs| {
+                seen = jobs.iter().map(|j| j.id).collect();
+                vec![Outcome::Succeeded; jobs.len()]
+            })
+            .unwrap();
+        seen
+    };
+    // Nothing runnable at the highest priority.
+    let high = enqueue(&storage, &job("a", json!(1), 5));
+    let low = enqueue(&storage, &job("a", json!(2), 0));
+    let lower = enqueue(&storage, &job("a", json!(3), -3));
+    assert_eq!(claim_all(), vec![high, low, lower]);
+    // A runnable job beside the waiting one at the highest priority.
+    let top = enqueue(&storage, &job("a", json!(4), 9));
+    let low = enqueue(&storage, &job("a", json!(5), 0));
+    let first_low = enqueue(&storage, &job("a", json!(6), 5));
+    assert_eq!(claim_all(), vec![top, first_low, low]);
+    let left: Vec<JobId> = storage.pending_jobs(10).unwrap().iter().map(|j| j.id).collect();
+    assert_eq!(left, vec![waiting], "only the job waiting for its retry is left");
+}
+
 /// A callback that returns the wrong number of outcomes gets an error; nothing is recorded
 /// and the claims are released, so the jobs run again at once.
 pub fn a_wrong_outcome_count_records_nothing<S: Storage>(storage: S) {

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use diesel::connection::SimpleConnection as _;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use queue_core::testing::{Journal, RecordingJob};
@@ -45,27 +46,40 @@ struct PlanLine {
     line: String,
 }
 
-/// Pages a statement touched, from `EXPLAIN (ANALYZE, BUFFERS)`, and the rows it returned.
-fn pages_touched(conn: &mut diesel::PgConnection, sql: &str) -> (u64, u64) {
-    let plan: Vec<PlanLine> = diesel::sql_query(format!(
-        "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {}",
-        sql.replace("$1", "'{recording_job}'").replace("$2", "1")
-    ))
-    .load(conn)
-    .unwrap();
-    let json: serde_json::Value = serde_json::from_str(&plan[0].line).unwrap();
-    let top = &json[0]["Plan"];
-    let pages = ["Shared Hit Blocks", "Shared Read Blocks"]
-        .iter()
-        .map(|key| top[key].as_u64().unwrap())
-        .sum();
-    (pages, top["Actual Rows"].as_u64().unwrap())
+/// Pages a claim statement touched, from `EXPLAIN (ANALYZE, BUFFERS)` of its prepared
+/// form run as a claim runs it (after the claim's settings, with its generic plan), and the
+/// rows it returned. Run twice, in transactions rolled back: the first run of a session
+/// also plans the statement (reading the catalogs), the second is measured.
+fn pages_touched(conn: &mut diesel::PgConnection, (sql, args): &(String, String)) -> (u64, u64) {
+    diesel::sql_query(format!("PREPARE claim AS {sql}")).execute(conn).unwrap();
+    let mut measured = (0, 0);
+    for _ in 0..2 {
+        conn.transaction::<(), diesel::result::Error, _>(|conn| {
+            conn.batch_execute(queue_diesel::testing::PG_CLAIM_SETTINGS)?;
+            let plan: Vec<PlanLine> = diesel::sql_query(format!(
+                "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE claim({args})"
+            ))
+            .load(conn)?;
+            let json: serde_json::Value = serde_json::from_str(&plan[0].line).unwrap();
+            let top = &json[0]["Plan"];
+            let pages = ["Shared Hit Blocks", "Shared Read Blocks"]
+                .iter()
+                .map(|key| top[key].as_u64().unwrap())
+                .sum();
+            measured = (pages, top["Actual Rows"].as_u64().unwrap());
+            Err(diesel::result::Error::RollbackTransaction)
+        })
+        .unwrap_err();
+    }
+    diesel::sql_query("DEALLOCATE claim").execute(conn).unwrap();
+    measured
 }
 
-/// Statistics taken while the table was empty, then 100,000 jobs waiting for a retry at the
-/// claim's priority, 100,000 at a higher one and 100,000 whose retries are exhausted, all
-/// older than the one runnable job: the claim still reads a handful of pages, not the
-/// backlog (walking it would read the thousand-odd index pages it fills).
+/// Statistics taken while the table was empty, then 100,000 jobs waiting for a retry and
+/// 100,000 whose retries are exhausted, all older than the runnable jobs: the usual claim
+/// reads a handful of pages, not the backlog (walking it would read the thousand-odd index
+/// pages it fills). Then 100,000 jobs waiting at a higher priority: the usual claim finds
+/// nothing there, just as cheaply, and the walk of the priorities finds the job below them.
 #[test]
 fn pg_claim_never_walks_past_waiting_jobs() {
     let (_storage, db) = fixtures::pg();
@@ -74,8 +88,6 @@ fn pg_claim_never_walks_past_waiting_jobs() {
         "ANALYZE background_jobs",
         "INSERT INTO background_jobs (job_type, data, run_at) SELECT 'recording_job', \
          jsonb_build_object('key', g), now() + interval '1 hour' FROM generate_series(1, 100000) g",
-        "INSERT INTO background_jobs (job_type, data, priority, run_at) SELECT 'recording_job', \
-         jsonb_build_object('key', g), 5, now() + interval '1 hour' FROM generate_series(1, 100000) g",
         "INSERT INTO background_jobs (job_type, data, run_at) SELECT 'recording_job', \
          jsonb_build_object('key', g), NULL FROM generate_series(1, 100000) g",
         "INSERT INTO background_jobs (job_type, data, run_at) \
@@ -84,10 +96,21 @@ fn pg_claim_never_walks_past_waiting_jobs() {
     ] {
         diesel::sql_query(sql).execute(&mut conn).unwrap();
     }
-    // The first claim of a session also plans the claim (reading the catalogs).
-    let (_, rows) = pages_touched(&mut conn, queue_diesel::testing::PG_CLAIM_SQL);
-    assert_eq!(rows, 1, "a runnable job is claimed");
-    let (pages, rows) = pages_touched(&mut conn, queue_diesel::testing::PG_CLAIM_SQL);
-    assert_eq!(rows, 1, "a runnable job is claimed");
-    assert!(pages < 60, "the claim read {pages} pages");
+    let [usual, lower] = queue_diesel::testing::pg_claim_statements("recording_job", 1);
+    let (pages, rows) = pages_touched(&mut conn, &usual);
+    assert_eq!(rows, 1, "the usual claim finds a runnable job");
+    assert!(pages < 60, "the usual claim read {pages} pages");
+
+    diesel::sql_query(
+        "INSERT INTO background_jobs (job_type, data, priority, run_at) SELECT 'recording_job', \
+         jsonb_build_object('key', g), 5, now() + interval '1 hour' FROM generate_series(1, 100000) g",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    let (pages, rows) = pages_touched(&mut conn, &usual);
+    assert_eq!(rows, 0, "nothing is runnable at the highest priority");
+    assert!(pages < 60, "the usual claim read {pages} pages");
+    let (pages, rows) = pages_touched(&mut conn, &lower);
+    assert_eq!(rows, 1, "the walk of the priorities finds the runnable job");
+    assert!(pages < 60, "the walk of the priorities read {pages} pages");
 }
