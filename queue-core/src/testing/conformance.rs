@@ -273,6 +273,17 @@ pub fn enqueue_batch_inserts_every_job<S: Storage>(storage: S) {
     assert!(ids[0].is_some() && ids[1].is_some() && ids[2].is_some());
     assert_eq!(ids[3], None, "the second identical deduplicated job is coalesced");
     assert_eq!(storage.count_pending().unwrap(), 3);
+    let plain: Vec<NewJob> = (10..13).map(|n| job("a", json!(n), 0)).collect();
+    let plain_ids = storage.enqueue_batch(&plain).unwrap();
+    assert!(plain_ids.windows(2).all(|w| w[0] < w[1]), "ids ascend with the positions");
+    // Each id is the id of the job at its position.
+    let stored: std::collections::HashMap<JobId, serde_json::Value> =
+        storage.pending_jobs(10).unwrap().into_iter().map(|j| (j.id, j.data)).collect();
+    for (id, job) in ids.iter().zip(&jobs).chain(plain_ids.iter().zip(&plain)) {
+        if let Some(id) = id {
+            assert_eq!(stored.get(id), Some(&job.data), "job {id:?}");
+        }
+    }
 }
 
 /// Stalled jobs are old and not running now.
