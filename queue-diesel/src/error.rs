@@ -56,6 +56,9 @@ pub enum Error {
         /// The configured busy timeout.
         busy_timeout: std::time::Duration,
     },
+    /// The thread that extends the leases of running SQLite claims could not be started.
+    #[error("cannot start the thread that extends SQLite leases: {0}")]
+    LeaseThread(std::io::Error),
     /// The pool is too small for the number of workers requested.
     #[error("pool size {pool_size} is too small: a storage needs at least 2 connections (one per running job plus one spare)")]
     PoolTooSmall {

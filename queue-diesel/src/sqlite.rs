@@ -1,5 +1,6 @@
 //! The SQLite storage: claims are leases taken inside `BEGIN IMMEDIATE`.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -74,14 +75,16 @@ impl SqliteConfig {
 /// SQLite has no row locks, so a claim is a lease: inside `BEGIN IMMEDIATE` the worker picks
 /// the first runnable row whose lease is free or expired and sets `locked_until` and its own
 /// `lock_token`. The job then runs outside any transaction (so enqueues are never blocked by
-/// a running job) while a helper thread extends the lease. The outcome is recorded only if
-/// the worker still holds the lease. Several threads and processes can share one file;
-/// "database is locked" answers are retried, never returned.
+/// a running job) while a helper thread, one per storage, extends the leases of every
+/// running claim. The outcome is recorded only if the worker still holds the lease. Several
+/// threads and processes can share one file; "database is locked" answers are retried,
+/// never returned.
 #[derive(Debug, Clone)]
 pub struct SqliteStorage {
     pool: Pooled<SqliteConnection>,
     config: SqliteConfig,
     wakers: Arc<Mutex<Vec<Waker>>>,
+    leases: Arc<LeaseKeeper>,
 }
 
 #[derive(Debug)]
@@ -117,7 +120,7 @@ impl SqliteStorage {
             );
         let path = config.path.to_string_lossy().into_owned();
         let pool = Pooled::new(&path, path.clone(), config.pool_size, builder)?;
-        Ok(SqliteStorage { pool, config, wakers: Arc::default() })
+        Ok(SqliteStorage { pool, config, wakers: Arc::default(), leases: Arc::default() })
     }
 
     /// Applies pending migrations of the job table; returns the versions applied.
@@ -311,6 +314,30 @@ fn not_running(
     background_jobs::locked_until.is_null().or(background_jobs::locked_until.lt(now))
 }
 
+/// The claim's pick: up to `$limit` runnable jobs at `$now` that no lease holds, among those
+/// `$types` (a filter on `job_type`) lets through, in running order (priority, the longest
+/// runnable, id).
+macro_rules! runnable {
+    ($now:expr, $limit:expr, $types:expr) => {
+        background_jobs::table
+            .select((
+                background_jobs::id,
+                background_jobs::job_type,
+                background_jobs::data,
+                background_jobs::retries,
+            ))
+            .filter(background_jobs::run_at.le($now))
+            .filter(not_running($now))
+            .filter($types)
+            .order((
+                background_jobs::priority.desc(),
+                background_jobs::run_at.asc(),
+                background_jobs::id.asc(),
+            ))
+            .limit($limit)
+    };
+}
+
 impl SqliteStorage {
     /// Leases up to `max` runnable jobs under one token, in one `BEGIN IMMEDIATE`.
     /// Returns the jobs, the claim's token and the lease's expiry.
@@ -324,31 +351,19 @@ impl SqliteStorage {
             conn.immediate_transaction(|conn| {
                 let now = now_micros();
                 until = now.saturating_add(lease);
-                let mut query = background_jobs::table
-                    .select((
-                        background_jobs::id,
-                        background_jobs::job_type,
-                        background_jobs::data,
-                        background_jobs::retries,
-                    ))
-                    .filter(background_jobs::run_at.le(now))
-                    .filter(not_running(now))
-                    .order((
-                        background_jobs::priority.desc(),
-                        background_jobs::run_at.asc(),
-                        background_jobs::id.asc(),
-                    ))
-                    .limit(limit)
-                    .into_boxed();
-                query = match claim.filter {
+                // Two statements rather than one boxed query: diesel prepares and caches a
+                // statement per connection only when its type is fixed.
+                let rows: Vec<(i64, String, String, i32)> = match claim.filter {
                     JobFilter::Types(types) => {
-                        query.filter(background_jobs::job_type.eq_any(types))
+                        runnable!(now, limit, background_jobs::job_type.eq_any(types)).load(conn)?
                     }
-                    JobFilter::AllExcept(types) => {
-                        query.filter(diesel::dsl::not(background_jobs::job_type.eq_any(types)))
-                    }
+                    JobFilter::AllExcept(types) => runnable!(
+                        now,
+                        limit,
+                        diesel::dsl::not(background_jobs::job_type.eq_any(types))
+                    )
+                    .load(conn)?,
                 };
-                let rows = query.load::<(i64, String, String, i32)>(conn)?;
                 let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
                 if !ids.is_empty() {
                     diesel::update(background_jobs::table.filter(background_jobs::id.eq_any(&ids)))
@@ -400,29 +415,6 @@ impl SqliteStorage {
             .map_err(Error::from)
         })?;
         Ok(())
-    }
-
-    /// Extends this claim's leases; returns the new expiry. Gives up well within the lease
-    /// (a third of it) so that a stuck extension is noticed, not waited out.
-    fn extend_lease(&self, ids: &[i64], token: i64) -> Result<i64, Error> {
-        let patience = self.config.lease / 3;
-        let mut conn = self.pool.get_within(patience)?;
-        let until = now_micros().saturating_add(micros(self.config.lease));
-        let updated = retry_busy_for(patience, || {
-            diesel::update(
-                background_jobs::table
-                    .filter(background_jobs::id.eq_any(ids))
-                    .filter(background_jobs::lock_token.eq(token)),
-            )
-            .set(background_jobs::locked_until.eq(Some(until)))
-            .execute(&mut conn)
-            .map_err(Error::from)
-        })?;
-        if updated < ids.len() {
-            // Some row is no longer ours: report the lease as not extended.
-            return Ok(i64::MIN);
-        }
-        Ok(until)
     }
 
     /// Records the outcomes of the jobs this claim still holds; returns the jobs it no
@@ -502,6 +494,119 @@ impl Drop for ReleaseOnUnwind<'_> {
     }
 }
 
+/// Extends the leases of every running claim of a storage (and its clones), from one
+/// thread started at the first claim: every third of the lease, each claim whose lease is
+/// still held is extended. The thread ends as soon as the last clone of the storage is
+/// dropped.
+#[derive(Debug, Default)]
+struct LeaseKeeper {
+    /// The running claims by token: their jobs, and when their leases run out.
+    held: Mutex<HashMap<i64, (Arc<[i64]>, Arc<AtomicI64>)>>,
+    /// The thread's stop signal, sent by dropping it; `None` until the first claim.
+    stop: Mutex<Option<mpsc::Sender<()>>>,
+}
+
+/// A claim registered with the [`LeaseKeeper`]; unregistered when dropped.
+struct Held<'a> {
+    keeper: &'a LeaseKeeper,
+    token: i64,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.keeper.held.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.token);
+    }
+}
+
+impl LeaseKeeper {
+    /// Registers a claim whose leases `until` tracks, starting the thread if it is not
+    /// running yet.
+    fn hold(
+        self: &Arc<Self>,
+        pool: &Pooled<SqliteConnection>,
+        lease: Duration,
+        token: i64,
+        ids: &[i64],
+        until: &Arc<AtomicI64>,
+    ) -> Result<Held<'_>, Error> {
+        let mut stop = self.stop.lock().unwrap_or_else(|e| e.into_inner());
+        if stop.is_none() {
+            let (sender, stopped) = mpsc::channel::<()>();
+            let (pool, keeper) = (pool.clone(), Arc::downgrade(self));
+            std::thread::Builder::new()
+                .name("queue-sqlite-leases".into())
+                .spawn(move || keep_leases(&pool, lease, &keeper, &stopped))
+                .map_err(Error::LeaseThread)?;
+            *stop = Some(sender);
+        }
+        drop(stop);
+        self.held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(token, (Arc::from(ids), Arc::clone(until)));
+        Ok(Held { keeper: self, token })
+    }
+}
+
+/// The [`LeaseKeeper`]'s thread.
+fn keep_leases(
+    pool: &Pooled<SqliteConnection>,
+    lease: Duration,
+    keeper: &std::sync::Weak<LeaseKeeper>,
+    stopped: &mpsc::Receiver<()>,
+) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(lease / 3) {
+        let Some(keeper) = keeper.upgrade() else { return };
+        let claims: Vec<(i64, Arc<[i64]>, Arc<AtomicI64>)> = keeper
+            .held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(token, (ids, until))| (*token, Arc::clone(ids), Arc::clone(until)))
+            .collect();
+        drop(keeper);
+        for (token, ids, until) in claims {
+            // Only a lease still held is extended: once it lapsed, it stays lapsed. A failed
+            // extension is retried at the next tick; the claim's own check after its run
+            // notices a lease that ran out meanwhile.
+            if now_micros() > until.load(Ordering::SeqCst) {
+                continue;
+            }
+            if let Ok(extended) = extend_lease(pool, lease, &ids, token) {
+                until.fetch_max(extended, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+/// Extends a claim's leases; returns the new expiry. Gives up well within the lease (a
+/// third of it) so that a stuck extension is noticed, not waited out.
+fn extend_lease(
+    pool: &Pooled<SqliteConnection>,
+    lease: Duration,
+    ids: &[i64],
+    token: i64,
+) -> Result<i64, Error> {
+    let patience = lease / 3;
+    let mut conn = pool.get_within(patience)?;
+    let until = now_micros().saturating_add(micros(lease));
+    let updated = retry_busy_for(patience, || {
+        diesel::update(
+            background_jobs::table
+                .filter(background_jobs::id.eq_any(ids))
+                .filter(background_jobs::lock_token.eq(token)),
+        )
+        .set(background_jobs::locked_until.eq(Some(until)))
+        .execute(&mut conn)
+        .map_err(Error::from)
+    })?;
+    if updated < ids.len() {
+        // Some row is no longer ours: report the lease as not extended.
+        return Ok(i64::MIN);
+    }
+    Ok(until)
+}
+
 impl Storage for SqliteStorage {
     fn enqueue(&self, job: &NewJob) -> Result<Option<JobId>, StorageError> {
         let mut conn = self.pool.get()?;
@@ -519,8 +624,8 @@ impl Storage for SqliteStorage {
         Ok(ids)
     }
 
-    /// Claims up to `claim.max` jobs, runs them while a helper thread extends their lease, and
-    /// records each outcome that this claim still holds the lease for.
+    /// Claims up to `claim.max` jobs, runs them while the storage's lease thread extends their
+    /// lease, and records each outcome that this claim still holds the lease for.
     ///
     /// A lease that lapsed while the jobs ran (the process was paused, the extension could
     /// not get through) records nothing: another worker may have taken the jobs over, so
@@ -531,32 +636,14 @@ impl Storage for SqliteStorage {
             return Ok(0);
         }
         let ids: Vec<i64> = claimed.iter().map(|j| j.id.0).collect();
-        let held_until = AtomicI64::new(until);
-        let outcomes = std::thread::scope(|scope| {
-            let (stop, stopped) = mpsc::channel::<()>();
-            let every = self.config.lease / 3;
-            let (ids, held_until) = (&ids, &held_until);
-            scope.spawn(move || {
-                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-                    // Only a lease still held is extended: once it lapsed, it stays lapsed.
-                    if now_micros() > held_until.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    // A failed extension is retried at the next tick; the check above and
-                    // the one after the run notice a lease that ran out meanwhile.
-                    if let Ok(extended) = self.extend_lease(ids, token) {
-                        held_until.fetch_max(extended, Ordering::SeqCst);
-                    }
-                }
-            });
-            // If `run` unwinds, the leases are given up as it passes, so the jobs are
-            // claimable at once rather than when the lease runs out.
-            let release = ReleaseOnUnwind { storage: self, ids, token };
-            let outcomes = run(&claimed);
-            std::mem::forget(release);
-            drop(stop);
-            outcomes
-        });
+        let held_until = Arc::new(AtomicI64::new(until));
+        let held = self.leases.hold(&self.pool, self.config.lease, token, &ids, &held_until)?;
+        // If `run` unwinds, the leases are given up as it passes, so the jobs are claimable
+        // at once rather than when the lease runs out.
+        let release = ReleaseOnUnwind { storage: self, ids: &ids, token };
+        let outcomes = run(&claimed);
+        std::mem::forget(release);
+        drop(held);
         let lost = |reason: String| StorageError::NotRecorded {
             jobs: claimed.iter().map(|job| job.id).collect(),
             reason,
