@@ -493,15 +493,11 @@ impl Storage for PgStorage {
                 }
             }
         }
-        // Two statements: PostgreSQL plans `id = ANY($1)` anew at every execution (its
-        // generic plan looks costlier than a plan for the array at hand), `id = $1` once.
-        match done[..] {
-            [] => Ok(0),
-            [id] => diesel::delete(background_jobs::table.find(id)).execute(open.conn()),
-            _ => diesel::delete(background_jobs::table.filter(background_jobs::id.eq_any(&done)))
-                .execute(open.conn()),
+        if !done.is_empty() {
+            diesel::delete(background_jobs::table.filter(background_jobs::id.eq_any(&done)))
+                .execute(open.conn())
+                .map_err(lost)?;
         }
-        .map_err(lost)?;
         open.commit().map_err(lost)?;
         Ok(claimed.len())
     }

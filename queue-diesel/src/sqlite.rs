@@ -500,10 +500,17 @@ impl Drop for ReleaseOnUnwind<'_> {
 /// dropped.
 #[derive(Debug, Default)]
 struct LeaseKeeper {
-    /// The running claims by token: their jobs, and when their leases run out.
-    held: Mutex<HashMap<i64, (Arc<[i64]>, Arc<AtomicI64>)>>,
+    /// The running claims by token.
+    held: Mutex<HashMap<i64, Leased>>,
     /// The thread's stop signal, sent by dropping it; `None` until the first claim.
     stop: Mutex<Option<mpsc::Sender<()>>>,
+}
+
+/// A running claim's jobs, and when their leases run out (in microseconds since the epoch).
+#[derive(Debug, Clone)]
+struct Leased {
+    ids: Arc<[i64]>,
+    until: Arc<AtomicI64>,
 }
 
 /// A claim registered with the [`LeaseKeeper`]; unregistered when dropped.
@@ -543,7 +550,7 @@ impl LeaseKeeper {
         self.held
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(token, (Arc::from(ids), Arc::clone(until)));
+            .insert(token, Leased { ids: Arc::from(ids), until: Arc::clone(until) });
         Ok(Held { keeper: self, token })
     }
 }
@@ -557,15 +564,15 @@ fn keep_leases(
 ) {
     while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(lease / 3) {
         let Some(keeper) = keeper.upgrade() else { return };
-        let claims: Vec<(i64, Arc<[i64]>, Arc<AtomicI64>)> = keeper
+        let claims: Vec<(i64, Leased)> = keeper
             .held
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .map(|(token, (ids, until))| (*token, Arc::clone(ids), Arc::clone(until)))
+            .map(|(token, leased)| (*token, leased.clone()))
             .collect();
         drop(keeper);
-        for (token, ids, until) in claims {
+        for (token, Leased { ids, until }) in claims {
             // Only a lease still held is extended: once it lapsed, it stays lapsed. A failed
             // extension is retried at the next tick; the claim's own check after its run
             // notices a lease that ran out meanwhile.
