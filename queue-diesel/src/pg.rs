@@ -248,128 +248,121 @@ pub(crate) const CLAIM_SETTINGS: &str =
     "SET LOCAL enable_sort = off; SET LOCAL plan_cache_mode = force_generic_plan";
 
 diesel::table! {
-    /// The job table, as the claim path's statements see it: written with the query builder,
-    /// they are prepared once per connection.
+    /// The job table, as the completion of a claim sees it: written with the query builder,
+    /// its `DELETE` is prepared once per connection.
     background_jobs (id) {
         id -> BigInt,
-        job_type -> Text,
-        data -> Jsonb,
-        priority -> SmallInt,
-        retries -> Integer,
-        run_at -> Nullable<Timestamptz>,
     }
 }
 
 /// A claimed row: id, type, data, retries.
 type ClaimRow = (i64, String, serde_json::Value, i32);
 
-/// A row of the top-priority claim: a [`ClaimRow`] and its priority.
-type TopRow = (i64, String, serde_json::Value, i32, i16);
-
-/// "From the top" for [`claim_below`]: above every `SMALLINT` priority.
-const ABOVE_ALL_PRIORITIES: i32 = i16::MAX as i32 + 1;
-
-/// The usual claim, one statement: up to `max` runnable, unlocked jobs of the highest
-/// priority that has jobs not exhausted, in running order (the longest runnable, then id).
-/// Jobs waiting for a retry sort after the runnable ones of their priority in the claim
-/// index and exhausted ones are not in it, so the walk stops at the first job it cannot
-/// run. [`claim_below`] goes on when this found fewer than `max`.
-fn claim_at_top_priority(
-    conn: &mut PgConnection,
-    filter: JobFilter<'_>,
+/// The claim, one statement in every case: up to `max` runnable, unlocked jobs whose type is
+/// (or, when `matching` is false, is not) in `types`, in running order (priority, then the
+/// longest runnable, then id), locked for the transaction.
+///
+/// The usual claim takes them all from the highest priority present (`top`): jobs waiting
+/// for a retry sort after the runnable ones of their priority in the claim index and
+/// exhausted ones are not in it, so that walk stops at the first job it cannot run. Only
+/// when it found fewer than `max` does the SQL function `claim_background_jobs_below` run
+/// (a walk of the lower priorities, one index probe each), starting strictly below the
+/// priority of the rows `top` holds, or below the one it tried: a query sees the rows its
+/// own transaction locked, so a walk through them would return them twice.
+///
+/// Written out by hand, as no query builder expression says this, but with a fixed query
+/// id, so diesel prepares it once per connection like the statements it builds.
+struct ClaimStatement<'a> {
+    types: &'a [&'a str],
+    matching: bool,
     max: i64,
-) -> QueryResult<Vec<TopRow>> {
-    use background_jobs::dsl as j;
-    match filter {
-        JobFilter::Types(types) => top_priority_claim!(j::job_type.eq_any(types), max).load(conn),
-        JobFilter::AllExcept(types) => {
-            top_priority_claim!(j::job_type.ne_all(types), max).load(conn)
-        }
+}
+
+/// The text of [`ClaimStatement`] around its bind parameters, which follow the pieces in
+/// this order: types, matching, max, types, matching, max, max.
+const CLAIM_PIECES: [&str; 8] = [
+    "WITH top_priority AS (\
+        SELECT max(p.priority) AS priority FROM background_jobs p WHERE p.run_at IS NOT NULL), \
+    top AS (\
+        SELECT b.id, b.job_type, b.data, b.retries, b.priority FROM background_jobs b \
+        WHERE b.priority = (SELECT priority FROM top_priority) AND b.run_at <= now() \
+          AND (b.job_type = ANY(",
+    ")) = ",
+    " ORDER BY b.run_at, b.id LIMIT ",
+    " FOR UPDATE OF b SKIP LOCKED) \
+    SELECT top.id, top.job_type, top.data, top.retries FROM top \
+    UNION ALL \
+    SELECT below.job_id, below.job_type, below.job_data, below.job_retries \
+    FROM claim_background_jobs_below(",
+    ", ",
+    ", ",
+    " - (SELECT count(*) FROM top), \
+        (SELECT coalesce(min(top.priority), (SELECT priority FROM top_priority), 32768) \
+         FROM top)::integer) AS below \
+    WHERE (SELECT count(*) FROM top) < ",
+    "",
+];
+
+impl diesel::query_builder::QueryId for ClaimStatement<'_> {
+    type QueryId = ClaimStatement<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::Query for ClaimStatement<'_> {
+    type SqlType = (BigInt, Text, Jsonb, diesel::sql_types::Integer);
+}
+
+impl RunQueryDsl<PgConnection> for ClaimStatement<'_> {}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for ClaimStatement<'_> {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        let [p0, p1, p2, p3, p4, p5, p6, p7] = CLAIM_PIECES;
+        out.push_sql(p0);
+        out.push_bind_param::<Array<Text>, _>(&self.types)?;
+        out.push_sql(p1);
+        out.push_bind_param::<Bool, _>(&self.matching)?;
+        out.push_sql(p2);
+        out.push_bind_param::<BigInt, _>(&self.max)?;
+        out.push_sql(p3);
+        out.push_bind_param::<Array<Text>, _>(&self.types)?;
+        out.push_sql(p4);
+        out.push_bind_param::<Bool, _>(&self.matching)?;
+        out.push_sql(p5);
+        out.push_bind_param::<BigInt, _>(&self.max)?;
+        out.push_sql(p6);
+        out.push_bind_param::<BigInt, _>(&self.max)?;
+        out.push_sql(p7);
+        Ok(())
     }
 }
 
-/// The statement of [`claim_at_top_priority`] for a filter on `job_type`.
-macro_rules! top_priority_claim {
-    ($types:expr, $max:expr) => {{
-        let top = diesel::alias!(background_jobs as top);
-        let top_priority = top
-            .select(diesel::dsl::max(top.field(background_jobs::priority)))
-            .filter(top.field(background_jobs::run_at).is_not_null())
-            .single_value();
-        background_jobs::table
-            .select((
-                background_jobs::id,
-                background_jobs::job_type,
-                background_jobs::data,
-                background_jobs::retries,
-                background_jobs::priority,
-            ))
-            .filter(background_jobs::priority.nullable().eq(top_priority))
-            .filter(background_jobs::run_at.le(diesel::dsl::now))
-            .filter($types)
-            .order((background_jobs::run_at, background_jobs::id))
-            .limit($max)
-            .for_update()
-            .skip_locked()
-    }};
-}
-use top_priority_claim;
-
-diesel::define_sql_function! {
-    /// The function `claim_background_jobs_below` of the migrations: up to `max_jobs`
-    /// runnable unlocked rows of priorities below `below`, in running order, walking the
-    /// priorities present from the highest, one index probe each, never past jobs waiting
-    /// for a retry. Called in the select list, each row is a record (`job_id, job_type,
-    /// job_data, job_retries`).
-    fn claim_background_jobs_below(
-        types: Array<Text>,
-        matching: Bool,
-        max_jobs: BigInt,
-        below: diesel::sql_types::Integer,
-    ) -> Record<(BigInt, Text, Jsonb, diesel::sql_types::Integer)>;
+impl<'a> ClaimStatement<'a> {
+    fn new(filter: JobFilter<'a>, max: i64) -> ClaimStatement<'a> {
+        let (matching, types) = match filter {
+            JobFilter::Types(types) => (true, types),
+            JobFilter::AllExcept(types) => (false, types),
+        };
+        ClaimStatement { types, matching, max }
+    }
 }
 
-/// The rest of a claim that [`claim_at_top_priority`] left short: up to `max` jobs of the
-/// priorities below `below`, the priority of the rows the claim holds (a query sees the
-/// rows its own transaction locked, so starting below them none is returned twice). When
-/// the claim holds none, `below` is [`ABOVE_ALL_PRIORITIES`]: the highest priority present
-/// had only jobs waiting for a retry, or none of these types, and lower ones may have
-/// runnable jobs.
-fn claim_below(
-    conn: &mut PgConnection,
-    filter: JobFilter<'_>,
-    max: i64,
-    below: i32,
-) -> QueryResult<Vec<ClaimRow>> {
-    let (matching, types) = match filter {
-        JobFilter::Types(types) => (true, types),
-        JobFilter::AllExcept(types) => (false, types),
-    };
-    diesel::select(claim_background_jobs_below(types, matching, max, below)).load(conn)
-}
-
-/// The two claim statements as prepared, each with the arguments of a claim of up to
-/// `limit` jobs of type `job_type` written as SQL literals (for `EXECUTE name(args)`): the
-/// top-priority claim, then the walk of the lower priorities. Both run after
-/// [`CLAIM_SETTINGS`]. For tests that check their plans.
+/// The claim statement as prepared, with the arguments of a claim of up to `limit` jobs of
+/// type `job_type` written as SQL literals (for `EXECUTE name(args)`). It runs after
+/// [`CLAIM_SETTINGS`]. For tests that check its plan.
 #[cfg(feature = "testing")]
-pub(crate) fn claim_statements(job_type: &str, limit: i64) -> [(String, String); 2] {
-    let no_types: &[&str] = &[];
-    let top = diesel::debug_query::<diesel::pg::Pg, _>(&top_priority_claim!(
-        background_jobs::job_type.eq_any(no_types),
-        limit
+pub(crate) fn claim_statement(job_type: &str, limit: i64) -> (String, String) {
+    let types = [job_type];
+    let sql = diesel::debug_query::<diesel::pg::Pg, _>(&ClaimStatement::new(
+        JobFilter::Types(&types),
+        limit,
     ))
     .to_string();
-    let top = top.split(" -- binds: ").next().unwrap_or_default().to_owned();
+    let sql = sql.split(" -- binds: ").next().unwrap_or_default().to_owned();
     let types = format!("ARRAY['{}']", job_type.replace('\'', "''"));
-    [
-        // `$1` is the subquery's `LIMIT 1`.
-        (top, format!("1, {types}, {limit}")),
-        (
-            "SELECT * FROM claim_background_jobs_below($1, true, $2, $3)".to_owned(),
-            format!("{types}, {limit}, {ABOVE_ALL_PRIORITIES}"),
-        ),
-    ]
+    (sql, format!("{types}, true, {limit}, {types}, true, {limit}, {limit}"))
 }
 
 /// The in-progress transaction holding a row of `background_jobs` (`FOR UPDATE` writes the
@@ -453,15 +446,8 @@ impl Storage for PgStorage {
         // the pool with the connection.
         let mut open = Open::begin(&mut conn)?;
         let max = i64::try_from(claim.limit()).unwrap_or(i64::MAX);
-        let top = claim_at_top_priority(open.conn(), claim.filter, max).map_err(Error::from)?;
-        let below = top.first().map_or(ABOVE_ALL_PRIORITIES, |row| i32::from(row.4));
-        let mut rows: Vec<ClaimRow> = top
-            .into_iter()
-            .map(|(id, job_type, data, retries, _)| (id, job_type, data, retries))
-            .collect();
-        if let Ok(short @ 1..) = i64::try_from(rows.len()).map(|n| max - n) {
-            rows.extend(claim_below(open.conn(), claim.filter, short, below).map_err(Error::from)?);
-        }
+        let rows: Vec<ClaimRow> =
+            ClaimStatement::new(claim.filter, max).load(open.conn()).map_err(Error::from)?;
         let claimed: Vec<ClaimedJob> = rows
             .into_iter()
             .map(|(id, job_type, data, retries)| JobRow { id, job_type, data, retries }.into())

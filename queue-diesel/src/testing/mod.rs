@@ -1,5 +1,5 @@
 //! Test support shared by every crate of the workspace: a throwaway PostgreSQL server with
-//! one empty database per test, and the claim statements, for tests that check their plans.
+//! one empty database per test, and the claim statement, for tests that check its plan.
 
 mod postgres;
 
@@ -7,12 +7,12 @@ pub use postgres::{
     server_binary, PgServer, ServerConfig, ServerError, TestDatabase, TEST_DATABASE_URL,
 };
 
-/// The statements of a PostgreSQL claim, for tests and operators that check their plans:
-/// each as prepared (`PREPARE name AS ...`), with the arguments (`EXECUTE name(...)`) of a
-/// claim of up to `limit` jobs of type `job_type`. The usual claim is the first; the second
-/// runs when it finds nothing. A claim's transaction runs [`PG_CLAIM_SETTINGS`] first.
-pub fn pg_claim_statements(job_type: &str, limit: i64) -> [(String, String); 2] {
-    crate::pg::claim_statements(job_type, limit)
+/// The statement of a PostgreSQL claim, for tests and operators that check its plan: as
+/// prepared (`PREPARE name AS ...`), with the arguments (`EXECUTE name(...)`) of a claim of
+/// up to `limit` jobs of type `job_type`. A claim's transaction runs [`PG_CLAIM_SETTINGS`]
+/// first.
+pub fn pg_claim_statement(job_type: &str, limit: i64) -> (String, String) {
+    crate::pg::claim_statement(job_type, limit)
 }
 
 /// The settings a claim's transaction starts with (`SET LOCAL ...`).

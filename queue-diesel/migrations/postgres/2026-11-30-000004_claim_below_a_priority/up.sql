@@ -1,9 +1,9 @@
--- The claim's walk of the priorities, from below a given one: the usual claim is one
--- prepared statement at the highest priority present (see `claim_at_top_priority` in
--- pg.rs), and this function goes on with the lower priorities when that statement found
--- fewer jobs than asked for. Starting strictly below the priority of the rows the claim
--- already holds, it cannot return one of them twice (a query sees the rows its own
--- transaction locked). `below` is an INTEGER so that 32768 means "from the top".
+-- The claim's walk of the priorities, from below a given one: the usual claim takes its jobs
+-- from the highest priority present (see `ClaimStatement` in pg.rs), and calls this
+-- function, in the same statement, only when that priority had fewer than asked for. It
+-- starts strictly below the priority of the rows the claim already holds (or the one it
+-- tried), so it cannot return one of them twice (a query sees the rows its own transaction
+-- locked). `below` is an INTEGER so that 32768 means "from the top".
 --
 -- Same walk as `claim_background_jobs`, which is kept for workers of earlier versions: one
 -- index probe per priority present, highest first, and within each the claim index from
