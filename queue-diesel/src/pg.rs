@@ -1,6 +1,6 @@
 //! The PostgreSQL storage: claims hold a row lock for the whole run of a job.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
@@ -36,6 +36,10 @@ pub struct PgConfig {
     pub pool_size: u32,
     /// How long to wait for a pooled connection before giving up.
     pub connection_timeout: Duration,
+    /// How often, at most, a storage's claims make the jobs whose retry time has come
+    /// claimable again (see [`PgStorage`]): while its workers keep finding other jobs, a job
+    /// waiting for a retry recorded by another process runs at most this long after its time.
+    pub promotion_interval: Duration,
 }
 
 impl std::fmt::Debug for PgConfig {
@@ -44,28 +48,63 @@ impl std::fmt::Debug for PgConfig {
             .field("url", &redact::Redacted(&self.url))
             .field("pool_size", &self.pool_size)
             .field("connection_timeout", &self.connection_timeout)
+            .field("promotion_interval", &self.promotion_interval)
             .finish()
     }
 }
 
 impl PgConfig {
-    /// Defaults for `url`: a pool of 10, a 10 s connection timeout.
+    /// Defaults for `url`: a pool of 10, a 10 s connection timeout, promotion of due retries
+    /// at least every second.
     pub fn new(url: impl Into<String>) -> PgConfig {
-        PgConfig { url: url.into(), pool_size: 10, connection_timeout: Duration::from_secs(10) }
+        PgConfig {
+            url: url.into(),
+            pool_size: 10,
+            connection_timeout: Duration::from_secs(10),
+            promotion_interval: Duration::from_secs(1),
+        }
     }
 }
 
 /// queue-core storage on PostgreSQL.
 ///
 /// A claim is a transaction that stays open while the jobs run: `SELECT ... FOR UPDATE SKIP
-/// LOCKED` of the runnable jobs of the highest priority present, in running order, and, in
-/// the same transaction, the deletion of the jobs that succeeded or the record of a failure.
-/// A worker that dies rolls back, so its jobs are claimable again at once. Enqueues send one
-/// `NOTIFY` per statement, which [`Storage::listen`] turns into wake-ups of idle workers.
+/// LOCKED` of the runnable jobs in running order, and, in the same transaction, the deletion
+/// of the jobs that succeeded or the record of a failure. A worker that dies rolls back, so
+/// its jobs are claimable again at once. Enqueues send one `NOTIFY` per statement, which
+/// [`Storage::listen`] turns into wake-ups of idle workers.
+///
+/// A job waiting for a retry is out of the claim index until it is *promoted* back, so that
+/// no claim walks past it. Claims promote the jobs whose time has come, in a statement of
+/// their own before the claim: at the first claim after a retry time this storage recorded,
+/// at least every [`PgConfig::promotion_interval`], and whenever a claim found nothing, so a
+/// claim that comes back empty means that no job was runnable. A promotion notifies idle
+/// workers.
 #[derive(Debug, Clone)]
 pub struct PgStorage {
     pool: Pooled<PgConnection>,
     config: PgConfig,
+    promotion: Arc<Promotion>,
+}
+
+/// When a storage next promotes the jobs whose retry time has come, in µs since the Unix
+/// epoch.
+#[derive(Debug)]
+struct Promotion {
+    /// The earliest retry time this storage recorded since it last promoted (`i64::MAX`:
+    /// none).
+    next_retry: AtomicI64,
+    /// When it last promoted.
+    last: AtomicI64,
+}
+
+/// Jobs one promotion statement makes claimable; a promotion repeats it while it fills up.
+const PROMOTION_BATCH: i32 = 10_000;
+
+fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
 impl PgStorage {
@@ -79,7 +118,9 @@ impl PgStorage {
             .test_on_check_out(false);
         let name = redact::redact(&config.url).into_owned();
         let pool = Pooled::new(&config.url, name, config.pool_size, builder)?;
-        Ok(PgStorage { pool, config })
+        let promotion =
+            Arc::new(Promotion { next_retry: AtomicI64::new(i64::MAX), last: AtomicI64::new(0) });
+        Ok(PgStorage { pool, config, promotion })
     }
 
     /// Applies pending migrations of the job table; returns the versions applied.
@@ -121,6 +162,12 @@ diesel::define_sql_function! {
         new_priorities: Array<SmallInt>,
         new_deduplicated: Array<Bool>,
     ) -> Array<Nullable<BigInt>>;
+}
+
+diesel::define_sql_function! {
+    /// The function `promote_background_jobs` of the migrations: makes up to `max_jobs` jobs
+    /// whose retry time has come claimable again; returns how many.
+    fn promote_background_jobs(max_jobs: diesel::sql_types::Integer) -> BigInt;
 }
 
 /// Inserts a job with one statement, a call of `enqueue_background_job`, which
@@ -258,20 +305,18 @@ diesel::table! {
 /// A claimed row: id, type, data, retries.
 type ClaimRow = (i64, String, serde_json::Value, i32);
 
-/// The claim, one statement in every case: up to `max` runnable, unlocked jobs whose type is
-/// (or, when `matching` is false, is not) in `types`, in running order (priority, then the
-/// longest runnable, then id), locked for the transaction.
+/// The claim: up to `max` runnable, unlocked jobs whose type is (or, when `matching` is
+/// false, is not) in `types`, in running order (priority, then the longest runnable, then
+/// id), locked for the transaction.
 ///
-/// The usual claim takes them all from the highest priority present (`top`): jobs waiting
-/// for a retry sort after the runnable ones of their priority in the claim index and
-/// exhausted ones are not in it, so that walk stops at the first job it cannot run. Only
-/// when it found fewer than `max` does the SQL function `claim_background_jobs_below` run
-/// (a walk of the lower priorities, one index probe each), starting strictly below the
-/// priority of the rows `top` holds, or below the one it tried: a query sees the rows its
-/// own transaction locked, so a walk through them would return them twice.
+/// One walk of the claim index from its start, which stops at the first unlocked job of a
+/// matching type. The index holds only jobs a claim may take: jobs waiting for a retry leave
+/// it until [`promote_background_jobs`] puts them back once their time has come, and
+/// exhausted ones are never in it, so neither kind is ever walked past. The walk does pass
+/// rows other workers hold and rows of types this claim does not take.
 ///
-/// Written out by hand, as no query builder expression says this, but with a fixed query
-/// id, so diesel prepares it once per connection like the statements it builds.
+/// Written out by hand with a fixed query id, so diesel prepares it once per connection like
+/// the statements it builds.
 struct ClaimStatement<'a> {
     types: &'a [&'a str],
     matching: bool,
@@ -279,28 +324,14 @@ struct ClaimStatement<'a> {
 }
 
 /// The text of [`ClaimStatement`] around its bind parameters, which follow the pieces in
-/// this order: types, matching, max, types, matching, max, max.
-const CLAIM_PIECES: [&str; 8] = [
-    "WITH top_priority AS (\
-        SELECT max(p.priority) AS priority FROM background_jobs p WHERE p.run_at IS NOT NULL), \
-    top AS (\
-        SELECT b.id, b.job_type, b.data, b.retries, b.priority FROM background_jobs b \
-        WHERE b.priority = (SELECT priority FROM top_priority) AND b.run_at <= now() \
-          AND (b.job_type = ANY(",
+/// this order: types, matching, max. Its conditions imply the claim index's predicate, so
+/// the planner may use it.
+const CLAIM_PIECES: [&str; 4] = [
+    "SELECT id, job_type, data, retries FROM background_jobs \
+     WHERE run_at IS NOT NULL AND NOT waiting AND run_at <= now() AND (job_type = ANY(",
     ")) = ",
-    " ORDER BY b.run_at, b.id LIMIT ",
-    " FOR UPDATE OF b SKIP LOCKED) \
-    SELECT top.id, top.job_type, top.data, top.retries FROM top \
-    UNION ALL \
-    SELECT below.job_id, below.job_type, below.job_data, below.job_retries \
-    FROM claim_background_jobs_below(",
-    ", ",
-    ", ",
-    " - (SELECT count(*) FROM top), \
-        (SELECT coalesce(min(top.priority), (SELECT priority FROM top_priority), 32768) \
-         FROM top)::integer) AS below \
-    WHERE (SELECT count(*) FROM top) < ",
-    "",
+    " ORDER BY priority DESC, run_at, id LIMIT ",
+    " FOR UPDATE SKIP LOCKED",
 ];
 
 impl diesel::query_builder::QueryId for ClaimStatement<'_> {
@@ -319,7 +350,7 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for ClaimStatement<'_>
         &'b self,
         mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
     ) -> QueryResult<()> {
-        let [p0, p1, p2, p3, p4, p5, p6, p7] = CLAIM_PIECES;
+        let [p0, p1, p2, p3] = CLAIM_PIECES;
         out.push_sql(p0);
         out.push_bind_param::<Array<Text>, _>(&self.types)?;
         out.push_sql(p1);
@@ -327,14 +358,6 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for ClaimStatement<'_>
         out.push_sql(p2);
         out.push_bind_param::<BigInt, _>(&self.max)?;
         out.push_sql(p3);
-        out.push_bind_param::<Array<Text>, _>(&self.types)?;
-        out.push_sql(p4);
-        out.push_bind_param::<Bool, _>(&self.matching)?;
-        out.push_sql(p5);
-        out.push_bind_param::<BigInt, _>(&self.max)?;
-        out.push_sql(p6);
-        out.push_bind_param::<BigInt, _>(&self.max)?;
-        out.push_sql(p7);
         Ok(())
     }
 }
@@ -362,7 +385,7 @@ pub(crate) fn claim_statement(job_type: &str, limit: i64) -> (String, String) {
     .to_string();
     let sql = sql.split(" -- binds: ").next().unwrap_or_default().to_owned();
     let types = format!("ARRAY['{}']", job_type.replace('\'', "''"));
-    (sql, format!("{types}, true, {limit}, {types}, true, {limit}, {limit}"))
+    (sql, format!("{types}, true, {limit}"))
 }
 
 /// The in-progress transaction holding a row of `background_jobs` (`FOR UPDATE` writes the
@@ -408,6 +431,113 @@ fn record_failure(
 }
 
 impl PgStorage {
+    /// Claims, runs and records one batch on `conn`: [`Storage::run_batch`] without the
+    /// promotion.
+    fn claim_and_run(
+        &self,
+        conn: &mut PgConnection,
+        claim: Claim<'_>,
+        run: &mut RunJobs<'_>,
+    ) -> Result<usize, StorageError> {
+        // `BEGIN`, the claim, the completion and `COMMIT`, the claim and the completion
+        // prepared once per connection. `Open` rolls the transaction back on every way out
+        // but the commit, an unwinding `run` included, so the row locks never go back to
+        // the pool with the connection.
+        let mut open = Open::begin(conn)?;
+        let max = i64::try_from(claim.limit()).unwrap_or(i64::MAX);
+        let rows: Vec<ClaimRow> =
+            ClaimStatement::new(claim.filter, max).load(open.conn()).map_err(Error::from)?;
+        let claimed: Vec<ClaimedJob> = rows
+            .into_iter()
+            .map(|(id, job_type, data, retries)| JobRow { id, job_type, data, retries }.into())
+            .collect();
+        if claimed.is_empty() {
+            open.rollback();
+            return Ok(0);
+        }
+        let outcomes = run(&claimed);
+        // A wrong count records nothing: the rows are unlocked as they were.
+        queue_core::storage::check_outcomes(claimed.len(), &outcomes)?;
+        // The row locks went with the session (killed, timed out, failed over): another
+        // worker may be running these jobs now, and nothing of this run was committed.
+        let lost = |err: diesel::result::Error| {
+            StorageError::NotRecorded {
+            jobs: claimed.iter().map(|job| job.id).collect(),
+            reason: format!(
+                "{}; the claim was lost with its database session (a killed backend, idle_in_transaction_session_timeout, a failover, a transaction-mode pooler?)",
+                redact::redact(&err.to_string())
+            ),
+        }
+        };
+        let mut done = Vec::new();
+        let mut next_retry = i64::MAX;
+        for (job, outcome) in claimed.iter().zip(outcomes) {
+            match outcome {
+                Outcome::Succeeded => done.push(job.id.0),
+                Outcome::Failed { error, retry_in } => {
+                    if let Some(delay) = retry_in {
+                        let delay = micros(delay.min(queue_core::MAX_RETRY_DELAY));
+                        next_retry = next_retry.min(now_micros().saturating_add(delay));
+                    }
+                    record_failure(open.conn(), job.id.0, &error, retry_in).map_err(lost)?;
+                }
+            }
+        }
+        if !done.is_empty() {
+            diesel::delete(background_jobs::table.filter(background_jobs::id.eq_any(&done)))
+                .execute(open.conn())
+                .map_err(lost)?;
+        }
+        open.commit().map_err(lost)?;
+        // The next claim after that time promotes, so a retry this storage recorded is not
+        // left waiting for the promotion interval.
+        self.promotion.next_retry.fetch_min(next_retry, Ordering::AcqRel);
+        Ok(claimed.len())
+    }
+
+    /// Promotes when it is due: at the first claim after a retry time this storage recorded,
+    /// or when the last promotion is [`PgConfig::promotion_interval`] old. One of the
+    /// storage's workers does it; returns whether this one did.
+    fn promote_if_due(&self, conn: &mut PgConnection) -> Result<bool, Error> {
+        let now = now_micros();
+        let last = self.promotion.last.load(Ordering::Acquire);
+        let due = now >= self.promotion.next_retry.load(Ordering::Acquire)
+            || now.saturating_sub(last) >= micros(self.config.promotion_interval);
+        if !due
+            || self
+                .promotion
+                .last
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return Ok(false);
+        }
+        self.promote(conn)?;
+        Ok(true)
+    }
+
+    /// Makes every job whose retry time has come claimable again, in statements of their own
+    /// (a promotion inside a claim's transaction would hold the promoted rows while the
+    /// claimed jobs run). Returns how many.
+    fn promote(&self, conn: &mut PgConnection) -> Result<u64, Error> {
+        let now = now_micros();
+        self.promotion.last.fetch_max(now, Ordering::AcqRel);
+        // Retry times still to come stay due; the ones that came are promoted below.
+        let _ = self
+            .promotion
+            .next_retry
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| (t <= now).then_some(i64::MAX));
+        let mut total = 0;
+        loop {
+            let n: i64 =
+                diesel::select(promote_background_jobs(PROMOTION_BATCH)).get_result(conn)?;
+            total += u64::try_from(n).unwrap_or(0);
+            if n < i64::from(PROMOTION_BATCH) {
+                return Ok(total);
+            }
+        }
+    }
+
     /// Runs `f` on a row locked without waiting: `Ok(None)` when the row does not exist,
     /// `JobRunning` when a worker holds it.
     fn with_idle_row<T>(
@@ -440,52 +570,13 @@ impl Storage for PgStorage {
 
     fn run_batch(&self, claim: Claim<'_>, run: &mut RunJobs<'_>) -> Result<usize, StorageError> {
         let mut conn = self.pool.get()?;
-        // `BEGIN`, the claim, the completion and `COMMIT`, the claim and the completion
-        // prepared once per connection. `Open` rolls the transaction back on every way out
-        // but the commit, an unwinding `run` included, so the row locks never go back to
-        // the pool with the connection.
-        let mut open = Open::begin(&mut conn)?;
-        let max = i64::try_from(claim.limit()).unwrap_or(i64::MAX);
-        let rows: Vec<ClaimRow> =
-            ClaimStatement::new(claim.filter, max).load(open.conn()).map_err(Error::from)?;
-        let claimed: Vec<ClaimedJob> = rows
-            .into_iter()
-            .map(|(id, job_type, data, retries)| JobRow { id, job_type, data, retries }.into())
-            .collect();
-        if claimed.is_empty() {
-            open.rollback();
-            return Ok(0);
-        }
-        let outcomes = run(&claimed);
-        // A wrong count records nothing: the rows are unlocked as they were.
-        queue_core::storage::check_outcomes(claimed.len(), &outcomes)?;
-        // The row locks went with the session (killed, timed out, failed over): another
-        // worker may be running these jobs now, and nothing of this run was committed.
-        let lost = |err: diesel::result::Error| {
-            StorageError::NotRecorded {
-            jobs: claimed.iter().map(|job| job.id).collect(),
-            reason: format!(
-                "{}; the claim was lost with its database session (a killed backend, idle_in_transaction_session_timeout, a failover, a transaction-mode pooler?)",
-                redact::redact(&err.to_string())
-            ),
-        }
-        };
-        let mut done = Vec::new();
-        for (job, outcome) in claimed.iter().zip(outcomes) {
-            match outcome {
-                Outcome::Succeeded => done.push(job.id.0),
-                Outcome::Failed { error, retry_in } => {
-                    record_failure(open.conn(), job.id.0, &error, retry_in).map_err(lost)?;
-                }
+        let promoted = self.promote_if_due(&mut conn)?;
+        match self.claim_and_run(&mut conn, claim, run)? {
+            0 if !promoted && self.promote(&mut conn)? > 0 => {
+                self.claim_and_run(&mut conn, claim, run)
             }
+            claimed => Ok(claimed),
         }
-        if !done.is_empty() {
-            diesel::delete(background_jobs::table.filter(background_jobs::id.eq_any(&done)))
-                .execute(open.conn())
-                .map_err(lost)?;
-        }
-        open.commit().map_err(lost)?;
-        Ok(claimed.len())
     }
 
     fn max_concurrent_claims(&self) -> Option<usize> {

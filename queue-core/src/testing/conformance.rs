@@ -649,6 +649,25 @@ pub fn batch_claims_span_priorities<S: Storage>(storage: S) {
     assert_eq!(left, vec![waiting], "only the job waiting for its retry is left");
 }
 
+/// A job whose retry time has come runs in its priority's turn again: before the jobs of
+/// lower priorities that were runnable all along.
+pub fn a_due_retry_keeps_its_priority<S: Storage>(storage: S) {
+    let high = enqueue(&storage, &job("a", json!("high"), 5));
+    let lows: Vec<JobId> = (0..3).map(|n| enqueue(&storage, &job("a", json!(n), 0))).collect();
+    let retry_in = Duration::from_millis(300);
+    let failed = fail(&storage, &["a"], "boom", Some(retry_in)).expect("the job");
+    assert_eq!(failed.id, high, "the highest priority runs first");
+    assert_eq!(succeed(&storage, &["a"]).map(|j| j.id), Some(lows[0]), "then the next one");
+    std::thread::sleep(retry_in + Duration::from_millis(100));
+    assert_eq!(
+        succeed(&storage, &["a"]).map(|j| j.id),
+        Some(high),
+        "the retried job comes back before the lower priority's"
+    );
+    let rest: Vec<JobId> = std::iter::from_fn(|| succeed(&storage, &["a"]).map(|j| j.id)).collect();
+    assert_eq!(rest, lows[1..].to_vec());
+}
+
 /// A callback that returns the wrong number of outcomes gets an error; nothing is recorded
 /// and the claims are released, so the jobs run again at once.
 pub fn a_wrong_outcome_count_records_nothing<S: Storage>(storage: S) {

@@ -53,6 +53,7 @@ macro_rules! storage_conformance_tests {
             idle_workers_pick_up_new_jobs,
             batch_claims_record_each_outcome,
             batch_claims_span_priorities,
+            a_due_retry_keeps_its_priority,
             a_wrong_outcome_count_records_nothing,
             an_unwinding_callback_records_nothing,
             batched_job_types_run_in_batches

@@ -76,10 +76,11 @@ fn pages_touched(conn: &mut diesel::PgConnection, (sql, args): &(String, String)
 }
 
 /// Statistics taken while the table was empty, then 100,000 jobs waiting for a retry and
-/// 100,000 whose retries are exhausted, all older than the runnable jobs: the claim reads a
-/// handful of pages, not the backlog (walking it would read the thousand-odd index pages it
-/// fills). Then 100,000 jobs waiting at a higher priority: the claim finds nothing there,
-/// just as cheaply, and its walk of the lower priorities finds the job below them.
+/// 100,000 whose retries are exhausted, all older than the runnable jobs, written by hand as
+/// another process would: the claim reads a handful of pages, not the backlog (walking it
+/// would read the thousand-odd index pages it fills). Then 100,000 jobs waiting at a higher
+/// priority, ahead of the runnable ones in running order: just as cheap, as jobs waiting for
+/// a retry are not in the claim index.
 #[test]
 fn pg_claim_never_walks_past_waiting_jobs() {
     let (_storage, db) = fixtures::pg();
@@ -108,6 +109,6 @@ fn pg_claim_never_walks_past_waiting_jobs() {
     .execute(&mut conn)
     .unwrap();
     let (pages, rows) = pages_touched(&mut conn, &claim);
-    assert_eq!(rows, 1, "the walk of the lower priorities finds the runnable job");
+    assert_eq!(rows, 1, "the claim finds the runnable job below them");
     assert!(pages < 60, "the claim read {pages} pages");
 }

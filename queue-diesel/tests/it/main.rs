@@ -8,4 +8,5 @@ mod crash;
 mod fixtures;
 mod notify;
 mod pg_support;
+mod promotion;
 mod transactions;

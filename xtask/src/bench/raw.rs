@@ -19,6 +19,7 @@ diesel::table! {
         priority -> SmallInt,
         retries -> Integer,
         run_at -> Nullable<Timestamptz>,
+        waiting -> Bool,
     }
 }
 
@@ -55,6 +56,8 @@ pub(super) fn drain_pg(url: &str, workers: usize, batch: i64, jobs: u64) -> Resu
                         use background_jobs::dsl as j;
                         let jobs: Vec<(i64, String, serde_json::Value, i32)> = j::background_jobs
                             .select((j::id, j::job_type, j::data, j::retries))
+                            .filter(j::run_at.is_not_null())
+                            .filter(diesel::dsl::not(j::waiting))
                             .filter(j::job_type.eq_any(["noop"]))
                             .filter(j::run_at.le(diesel::dsl::now))
                             .order((j::priority.desc(), j::run_at.asc(), j::id.asc()))
@@ -197,7 +200,8 @@ impl Workload {
     /// would be parsed once, when the statement is prepared).
     fn script(self) -> (String, u64) {
         const CLAIM: &str = "SELECT id, job_type, data, retries FROM background_jobs \
-            WHERE job_type = ANY('{noop}') AND run_at <= now() ORDER BY priority DESC, run_at, id";
+            WHERE run_at IS NOT NULL AND NOT waiting AND job_type = ANY('{noop}') \
+            AND run_at <= now() ORDER BY priority DESC, run_at, id";
         const DRAW: &str = "\\set n random(1, 1000000000)\n";
         const ROW: &str = "('noop', ('{\"n\": ' || :n || '}')::jsonb)";
         match self {

@@ -1,0 +1,107 @@
+//! Jobs waiting for a retry are out of the PostgreSQL claim index until promoted back,
+//! whoever wrote their retry time.
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Text};
+use queue_core::storage::{JobFilter, Outcome};
+use queue_core::Storage;
+use queue_diesel::{PgConfig, PgStorage};
+
+use crate::fixtures;
+
+#[derive(QueryableByName, Debug, PartialEq)]
+struct Flag {
+    #[diesel(sql_type = Text)]
+    job_type: String,
+    #[diesel(sql_type = Bool)]
+    waiting: bool,
+}
+
+fn flags(conn: &mut PgConnection) -> Vec<(String, bool)> {
+    let rows: Vec<Flag> =
+        diesel::sql_query("SELECT job_type, waiting FROM background_jobs ORDER BY id")
+            .load(conn)
+            .unwrap();
+    rows.into_iter().map(|f| (f.job_type, f.waiting)).collect()
+}
+
+/// Rows written by hand (another process, an operator, a worker of an earlier version) get
+/// the flag their `run_at` calls for, on insert and on every write of `run_at`.
+#[test]
+fn the_waiting_flag_follows_run_at() {
+    let (_storage, db) = fixtures::pg();
+    let mut conn = db.connect();
+    diesel::sql_query(
+        "INSERT INTO background_jobs (job_type, data, run_at) VALUES \
+         ('now', '1', now()), ('later', '2', now() + interval '1 hour'), ('never', '3', NULL)",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    assert_eq!(
+        flags(&mut conn),
+        [("now".into(), false), ("later".into(), true), ("never".into(), false)]
+    );
+    diesel::sql_query(
+        "UPDATE background_jobs SET run_at = CASE job_type \
+         WHEN 'now' THEN now() + interval '1 day' WHEN 'later' THEN now() ELSE NULL END",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    assert_eq!(
+        flags(&mut conn),
+        [("now".into(), true), ("later".into(), false), ("never".into(), false)]
+    );
+}
+
+/// A retry time written by another process is promoted by a storage that never saw it, even
+/// while its claims keep finding other jobs (a promotion every interval): the job then runs
+/// before the lower priority's jobs, which outlast its wait several times over.
+#[test]
+fn a_retry_written_elsewhere_is_promoted_within_the_interval() {
+    let (_storage, db) = fixtures::pg();
+    let interval = Duration::from_millis(300);
+    let storage = PgStorage::connect(PgConfig {
+        pool_size: 2,
+        promotion_interval: interval,
+        ..PgConfig::new(db.url())
+    })
+    .unwrap();
+    let mut conn = db.connect();
+    diesel::sql_query(
+        "INSERT INTO background_jobs (job_type, data, priority) \
+         SELECT 'a', jsonb_build_object('n', g), 0 FROM generate_series(1, 1000) g",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    let due: Id = diesel::sql_query(
+        "INSERT INTO background_jobs (job_type, data, priority, run_at) \
+         VALUES ('a', '\"retried\"', 5, clock_timestamp() + interval '2 seconds') RETURNING id",
+    )
+    .get_result(&mut conn)
+    .unwrap();
+    let mut claimed_before = 0;
+    loop {
+        let mut data = None;
+        storage
+            .run_next(&JobFilter::Types(&["a"]), &mut |job| {
+                data = Some(job.id.0);
+                Outcome::Succeeded
+            })
+            .unwrap();
+        let id = data.expect("the retried job is left");
+        if id == due.id {
+            break;
+        }
+        claimed_before += 1;
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(claimed_before > 0, "the job was not claimable before its retry time");
+    assert!(claimed_before < 1000, "the retried job ran only once the lower priority's were done");
+}
