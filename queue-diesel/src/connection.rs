@@ -151,13 +151,11 @@ impl JobConnection for SqliteConnection {
     /// database is busy.
     fn insert_new_job(&mut self, job: &NewJob) -> Result<Option<JobId>, Error> {
         if in_transaction(self) {
-            self.transaction(|conn| {
-                crate::sqlite::insert_job(conn, job, crate::sqlite::now_micros())
-            })
+            self.transaction(|conn| crate::sqlite::insert_job(conn, job, crate::pool::now_micros()))
         } else {
             crate::sqlite::retry_busy(|| {
                 self.immediate_transaction(|conn| {
-                    crate::sqlite::insert_job(conn, job, crate::sqlite::now_micros())
+                    crate::sqlite::insert_job(conn, job, crate::pool::now_micros())
                 })
             })
         }
@@ -165,7 +163,7 @@ impl JobConnection for SqliteConnection {
 
     fn insert_new_jobs(&mut self, jobs: &[NewJob]) -> Result<Vec<Option<JobId>>, Error> {
         let insert = |conn: &mut SqliteConnection| {
-            let now = crate::sqlite::now_micros();
+            let now = crate::pool::now_micros();
             jobs.iter().map(|job| crate::sqlite::insert_job(conn, job, now)).collect()
         };
         if in_transaction(self) {

@@ -16,7 +16,7 @@ use queue_core::storage::{Claim, ClaimedJob, JobFilter, Outcome, RunJobs, Waker}
 use queue_core::{JobId, JobInfo, NewJob, RunningJob, Storage, StorageError};
 
 use crate::error::Error;
-use crate::pool::{micros, Pooled};
+use crate::pool::{micros, now_micros, Pooled};
 
 /// The migrations of the PostgreSQL job table.
 pub(crate) const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -100,12 +100,6 @@ struct Promotion {
 
 /// Jobs one promotion statement makes claimable; a promotion repeats it while it fills up.
 const PROMOTION_BATCH: i32 = 10_000;
-
-fn now_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-}
 
 impl PgStorage {
     /// Connects a pool to `config.url`. Fails at once when the database is unreachable.

@@ -1,6 +1,6 @@
 //! The connection pool both storages hold, whose errors name the database.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use diesel::r2d2::{Builder, ConnectionManager, Pool, PooledConnection, R2D2Connection};
 
@@ -65,6 +65,14 @@ impl<C: R2D2Connection + 'static> std::fmt::Debug for Pooled<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pooled").field("database", &self.name).finish_non_exhaustive()
     }
+}
+
+/// Now, in whole microseconds since the Unix epoch.
+pub(crate) fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 /// `d` in whole microseconds, the unit both job tables store durations and times in.

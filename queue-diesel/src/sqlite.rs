@@ -16,7 +16,7 @@ use queue_core::storage::{Claim, ClaimedJob, JobFilter, Outcome, RunJobs, Waker}
 use queue_core::{JobId, JobInfo, NewJob, RunningJob, Storage, StorageError};
 
 use crate::error::Error;
-use crate::pool::{micros, Pooled};
+use crate::pool::{micros, now_micros, Pooled};
 
 /// The migrations of the SQLite job table.
 pub(crate) const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -204,13 +204,6 @@ pub(crate) fn insert_job(
         .returning(background_jobs::id)
         .get_result::<i64>(conn)?;
     Ok(Some(JobId(id)))
-}
-
-pub(crate) fn now_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 fn to_system_time(micros: i64) -> SystemTime {
