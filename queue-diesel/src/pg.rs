@@ -289,82 +289,56 @@ pub(crate) const CLAIM_SETTINGS: &str =
     "SET LOCAL enable_sort = off; SET LOCAL plan_cache_mode = force_generic_plan";
 
 diesel::table! {
-    /// The job table, as the completion of a claim sees it: written with the query builder,
-    /// its `DELETE` is prepared once per connection.
+    /// The job table, as the claim and its completion see it: written with the query
+    /// builder, their statements are prepared once per connection.
     background_jobs (id) {
         id -> BigInt,
+        job_type -> Text,
+        data -> Jsonb,
+        priority -> SmallInt,
+        retries -> Integer,
+        run_at -> Nullable<Timestamptz>,
+        waiting -> Bool,
     }
 }
 
 /// A claimed row: id, type, data, retries.
 type ClaimRow = (i64, String, serde_json::Value, i32);
 
-/// The claim: up to `max` runnable, unlocked jobs whose type is (or, when `matching` is
-/// false, is not) in `types`, in running order (priority, then the longest runnable, then
-/// id), locked for the transaction.
+/// The claim: up to `max` runnable, unlocked jobs that `filter` matches, in running order
+/// (priority, then the longest runnable, then id), locked for the transaction.
 ///
 /// One walk of the claim index from its start, which stops at the first unlocked job of a
 /// matching type. The index holds only jobs a claim may take: jobs waiting for a retry leave
 /// it until [`promote_background_jobs`] puts them back once their time has come, and
 /// exhausted ones are never in it, so neither kind is ever walked past. The walk does pass
 /// rows other workers hold and rows of types this claim does not take.
-///
-/// Written out by hand with a fixed query id, so diesel prepares it once per connection like
-/// the statements it builds.
-struct ClaimStatement<'a> {
-    types: &'a [&'a str],
-    matching: bool,
-    max: i64,
-}
-
-/// The text of [`ClaimStatement`] around its bind parameters, which follow the pieces in
-/// this order: types, matching, max. Its conditions imply the claim index's predicate, so
-/// the planner may use it.
-const CLAIM_PIECES: [&str; 4] = [
-    "SELECT id, job_type, data, retries FROM background_jobs \
-     WHERE run_at IS NOT NULL AND NOT waiting AND run_at <= now() AND (job_type = ANY(",
-    ")) = ",
-    " ORDER BY priority DESC, run_at, id LIMIT ",
-    " FOR UPDATE SKIP LOCKED",
-];
-
-impl diesel::query_builder::QueryId for ClaimStatement<'_> {
-    type QueryId = ClaimStatement<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl diesel::query_builder::Query for ClaimStatement<'_> {
-    type SqlType = (BigInt, Text, Jsonb, diesel::sql_types::Integer);
-}
-
-impl RunQueryDsl<PgConnection> for ClaimStatement<'_> {}
-
-impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for ClaimStatement<'_> {
-    fn walk_ast<'b>(
-        &'b self,
-        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
-    ) -> QueryResult<()> {
-        let [p0, p1, p2, p3] = CLAIM_PIECES;
-        out.push_sql(p0);
-        out.push_bind_param::<Array<Text>, _>(&self.types)?;
-        out.push_sql(p1);
-        out.push_bind_param::<Bool, _>(&self.matching)?;
-        out.push_sql(p2);
-        out.push_bind_param::<BigInt, _>(&self.max)?;
-        out.push_sql(p3);
-        Ok(())
+fn claim(conn: &mut PgConnection, filter: JobFilter<'_>, max: i64) -> QueryResult<Vec<ClaimRow>> {
+    use background_jobs::job_type;
+    match filter {
+        JobFilter::Types(types) => claim_query!(job_type.eq_any(types), max).load(conn),
+        JobFilter::AllExcept(types) => claim_query!(job_type.ne_all(types), max).load(conn),
     }
 }
 
-impl<'a> ClaimStatement<'a> {
-    fn new(filter: JobFilter<'a>, max: i64) -> ClaimStatement<'a> {
-        let (matching, types) = match filter {
-            JobFilter::Types(types) => (true, types),
-            JobFilter::AllExcept(types) => (false, types),
-        };
-        ClaimStatement { types, matching, max }
-    }
+/// The statement of [`claim`] for a filter on `job_type`. Its conditions imply the claim
+/// index's predicate (`run_at IS NOT NULL AND NOT waiting`), so the planner may use it.
+macro_rules! claim_query {
+    ($types:expr, $max:expr) => {{
+        use background_jobs::dsl as j;
+        j::background_jobs
+            .select((j::id, j::job_type, j::data, j::retries))
+            .filter(j::run_at.is_not_null())
+            .filter(diesel::dsl::not(j::waiting))
+            .filter(j::run_at.le(diesel::dsl::now))
+            .filter($types)
+            .order((j::priority.desc(), j::run_at, j::id))
+            .limit($max)
+            .for_update()
+            .skip_locked()
+    }};
 }
+use claim_query;
 
 /// The claim statement as prepared, with the arguments of a claim of up to `limit` jobs of
 /// type `job_type` written as SQL literals (for `EXECUTE name(args)`). It runs after
@@ -372,14 +346,14 @@ impl<'a> ClaimStatement<'a> {
 #[cfg(feature = "testing")]
 pub(crate) fn claim_statement(job_type: &str, limit: i64) -> (String, String) {
     let types = [job_type];
-    let sql = diesel::debug_query::<diesel::pg::Pg, _>(&ClaimStatement::new(
-        JobFilter::Types(&types),
-        limit,
+    let sql = diesel::debug_query::<diesel::pg::Pg, _>(&claim_query!(
+        background_jobs::job_type.eq_any(types),
+        limit
     ))
     .to_string();
     let sql = sql.split(" -- binds: ").next().unwrap_or_default().to_owned();
     let types = format!("ARRAY['{}']", job_type.replace('\'', "''"));
-    (sql, format!("{types}, true, {limit}"))
+    (sql, format!("{types}, {limit}"))
 }
 
 /// The in-progress transaction holding a row of `background_jobs` (`FOR UPDATE` writes the
@@ -439,8 +413,7 @@ impl PgStorage {
         // the pool with the connection.
         let mut open = Open::begin(conn)?;
         let max = i64::try_from(claim.limit()).unwrap_or(i64::MAX);
-        let rows: Vec<ClaimRow> =
-            ClaimStatement::new(claim.filter, max).load(open.conn()).map_err(Error::from)?;
+        let rows = self::claim(open.conn(), claim.filter, max).map_err(Error::from)?;
         let claimed: Vec<ClaimedJob> = rows
             .into_iter()
             .map(|(id, job_type, data, retries)| JobRow { id, job_type, data, retries }.into())
