@@ -149,7 +149,9 @@ impl<S: Storage + ?Sized> Worker<S> {
                     continue;
                 }
                 Ok(_) if self.mode == Mode::Drain => break,
-                Ok(_) => shared.signal.wait(generation, shared.config.poll_interval),
+                Ok(_) => {
+                    shared.signal.wait(generation, shared.config.poll_interval);
+                }
                 Err(err) => {
                     shared.emit(&Event::StorageFailed {
                         queue: self.queue.clone(),
