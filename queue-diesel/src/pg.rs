@@ -7,8 +7,9 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
 use diesel::connection::SimpleConnection as _;
-use diesel::pg::PgConnection;
+use diesel::pg::{Pg, PgConnection};
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::r2d2::{ConnectionManager, Pool};
 use diesel::sql_types::{Array, BigInt, Bool, Jsonb, Nullable, SmallInt, Text, Timestamptz};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
@@ -285,8 +286,18 @@ impl From<InfoRow> for JobInfo {
 /// planned anew at each claim (PostgreSQL replans a statement whose generic plan looks
 /// costlier than one for the values at hand, as `LIMIT $n` and `id = ANY($1)` do). Both
 /// settings end with the transaction.
-pub(crate) const CLAIM_SETTINGS: &str =
-    "SET LOCAL enable_sort = off; SET LOCAL plan_cache_mode = force_generic_plan";
+pub(crate) const CLAIM_SETTINGS: &str = claim_settings!();
+
+/// Starts a claim's transaction.
+const BEGIN_CLAIM: &str = concat!("BEGIN; ", claim_settings!());
+
+/// The text of [`CLAIM_SETTINGS`], for `concat!`.
+macro_rules! claim_settings {
+    () => {
+        "SET LOCAL enable_sort = off; SET LOCAL plan_cache_mode = force_generic_plan"
+    };
+}
+use claim_settings;
 
 diesel::table! {
     /// The job table, as the claim and its completion see it: written with the query
@@ -313,13 +324,68 @@ type ClaimRow = (i64, String, serde_json::Value, i32);
 /// it until [`promote_background_jobs`] puts them back once their time has come, and
 /// exhausted ones are never in it, so neither kind is ever walked past. The walk does pass
 /// rows other workers hold and rows of types this claim does not take.
-fn claim(conn: &mut PgConnection, filter: JobFilter<'_>, max: i64) -> QueryResult<Vec<ClaimRow>> {
+pub(crate) fn claim(
+    conn: &mut PgConnection,
+    filter: JobFilter<'_>,
+    max: i64,
+) -> QueryResult<Vec<ClaimRow>> {
     use background_jobs::job_type;
+    /// The claim of listed types.
+    struct OfTypes;
+    /// The claim of every type but the listed ones.
+    struct AllExcept;
     match filter {
-        JobFilter::Types(types) => claim_query!(job_type.eq_any(types), max).load(conn),
-        JobFilter::AllExcept(types) => claim_query!(job_type.ne_all(types), max).load(conn),
+        JobFilter::Types(types) => {
+            Fixed::<_, OfTypes>::new(claim_query!(job_type.eq_any(types), max)).load(conn)
+        }
+        JobFilter::AllExcept(types) => {
+            Fixed::<_, AllExcept>::new(claim_query!(job_type.ne_all(types), max)).load(conn)
+        }
     }
 }
+
+/// Deletes the completed jobs `ids`, with one statement for any number of them.
+pub(crate) fn complete(conn: &mut PgConnection, ids: &[i64]) -> QueryResult<usize> {
+    /// The completion.
+    struct Complete;
+    let query = diesel::delete(background_jobs::table.filter(background_jobs::id.eq_any(ids)));
+    Fixed::<_, Complete>::new(query).execute(conn)
+}
+
+/// A statement whose SQL text is the same at every execution, known to diesel's statement
+/// cache by the type `Id`. diesel finds the prepared statement of a query with a static
+/// query id by its type alone; any other query (one with an `= ANY($1)` list, as the claim
+/// and the completion have) it writes out as SQL and hashes at every execution, to look its
+/// statement up by text. Each `Id` names one statement, so it must wrap one query type
+/// whose SQL does not depend on its values (a list is one bind parameter, whatever its
+/// length).
+struct Fixed<Q, Id> {
+    query: Q,
+    id: std::marker::PhantomData<Id>,
+}
+
+impl<Q, Id> Fixed<Q, Id> {
+    fn new(query: Q) -> Self {
+        Fixed { query, id: std::marker::PhantomData }
+    }
+}
+
+impl<Q, Id: 'static> QueryId for Fixed<Q, Id> {
+    type QueryId = Id;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<Q: QueryFragment<Pg>, Id> QueryFragment<Pg> for Fixed<Q, Id> {
+    fn walk_ast<'b>(&'b self, pass: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        self.query.walk_ast(pass)
+    }
+}
+
+impl<Q: Query, Id> Query for Fixed<Q, Id> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q, Id, Conn> RunQueryDsl<Conn> for Fixed<Q, Id> {}
 
 /// The statement of [`claim`] for a filter on `job_type`. Its conditions imply the claim
 /// index's predicate (`run_at IS NOT NULL AND NOT waiting`), so the planner may use it.
@@ -346,11 +412,9 @@ use claim_query;
 #[cfg(feature = "testing")]
 pub(crate) fn claim_statement(job_type: &str, limit: i64) -> (String, String) {
     let types = [job_type];
-    let sql = diesel::debug_query::<diesel::pg::Pg, _>(&claim_query!(
-        background_jobs::job_type.eq_any(types),
-        limit
-    ))
-    .to_string();
+    let sql =
+        diesel::debug_query::<Pg, _>(&claim_query!(background_jobs::job_type.eq_any(types), limit))
+            .to_string();
     let sql = sql.split(" -- binds: ").next().unwrap_or_default().to_owned();
     let types = format!("ARRAY['{}']", job_type.replace('\'', "''"));
     (sql, format!("{types}, {limit}"))
@@ -451,9 +515,7 @@ impl PgStorage {
             }
         }
         if !done.is_empty() {
-            diesel::delete(background_jobs::table.filter(background_jobs::id.eq_any(&done)))
-                .execute(open.conn())
-                .map_err(lost)?;
+            complete(open.conn(), &done).map_err(lost)?;
         }
         open.commit().map_err(lost)?;
         // The next claim after that time promotes, so a retry this storage recorded is not
@@ -658,7 +720,7 @@ struct Open<'a> {
 
 impl<'a> Open<'a> {
     fn begin(conn: &'a mut PgConnection) -> Result<Open<'a>, Error> {
-        conn.batch_execute(&format!("BEGIN; {CLAIM_SETTINGS}"))?;
+        conn.batch_execute(BEGIN_CLAIM)?;
         Ok(Open { conn, open: true })
     }
 

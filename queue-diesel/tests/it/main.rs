@@ -8,5 +8,6 @@ mod crash;
 mod fixtures;
 mod notify;
 mod pg_support;
+mod prepared;
 mod promotion;
 mod transactions;
