@@ -111,7 +111,7 @@ pub(super) fn draw(out: &Path, results: &Results) -> Result<Vec<String>> {
             .y_desc("fraction of jobs started")
             .draw()
             .map_err(err)?;
-        for (row, color) in results.latency.iter().zip([BLUE, RED, GREEN]) {
+        for (row, color) in results.latency.iter().zip([BLUE, MAGENTA, RED, GREEN]) {
             let n = row.samples_ms.len().max(1) as f64;
             let points: Vec<(f64, f64)> = row
                 .samples_ms

@@ -74,6 +74,9 @@ fn figure(mut values: Vec<f64>) -> Figure {
 
 struct Plan {
     reps: usize,
+    /// Repetitions of the drains at one job per transaction, the figures most exposed to
+    /// the noise of the disk's flushes.
+    single_reps: usize,
     drain_jobs: u64,
     /// Jobs of a drain at one job per transaction: each costs a commit (an fsync at default
     /// durability), so fewer than a batched drain's.
@@ -102,6 +105,7 @@ impl Plan {
         if quick {
             Plan {
                 reps: 3,
+                single_reps: 3,
                 drain_jobs: 1_000,
                 single_drain_jobs: 400,
                 workers: vec![1, 2, 4, 8],
@@ -122,6 +126,7 @@ impl Plan {
         } else {
             Plan {
                 reps: 3,
+                single_reps: 5,
                 drain_jobs: 20_000,
                 single_drain_jobs: 4_000,
                 workers: vec![1, 2, 4, 8],
@@ -351,14 +356,26 @@ fn queue_drain(server: &PgServer, plan: &Plan) -> Result<Vec<DrainRow>> {
     ] {
         for &workers in &plan.workers {
             let (mut library, mut baseline, mut bench) = (Vec::new(), Vec::new(), Vec::new());
-            for _ in 0..plan.reps {
-                load_pg(&url, jobs)?;
-                library.push(drain_with_library(&storage, workers, jobs, batch > 1)?);
-                load_pg(&url, jobs)?;
-                baseline.push(raw::drain_pg(&url, workers, batch, jobs)?);
-                load_pg(&url, jobs)?;
-                bench.push(raw::pgbench(&url, workload, workers, jobs)?);
-                anyhow::ensure!(count_pg(&url)? == 0, "pgbench left jobs behind");
+            let reps = if batch == 1 { plan.single_reps } else { plan.reps };
+            for rep in 0..reps {
+                // Every other repetition runs the three in the reverse order, so a drift
+                // of the machine over a repetition (the disk's flushes, a checkpoint)
+                // weighs on each alike.
+                let mut order = [0, 1, 2];
+                if rep % 2 == 1 {
+                    order.reverse();
+                }
+                for side in order {
+                    load_pg(&url, jobs)?;
+                    match side {
+                        0 => library.push(drain_with_library(&storage, workers, jobs, batch > 1)?),
+                        1 => baseline.push(raw::drain_pg(&url, workers, batch, jobs)?),
+                        _ => {
+                            bench.push(raw::pgbench(&url, workload, workers, jobs)?);
+                            anyhow::ensure!(count_pg(&url)? == 0, "pgbench left jobs behind");
+                        }
+                    }
+                }
             }
             let row = DrainRow {
                 backend: "postgres",
@@ -588,10 +605,20 @@ fn latency(server: &PgServer, plan: &Plan) -> Result<Vec<LatencyRow>> {
     let mut rows = Vec::new();
     let (pg, url) = pg_storage(server, 6)?;
     let pg = Arc::new(pg);
-    let enqueuer = PgStorage::connect(PgConfig::new(url))?;
+    let enqueuer = PgStorage::connect(PgConfig::new(url.clone()))?;
     let listen =
         measure_latency(Arc::clone(&pg), &enqueuer, RunnerConfig::default(), plan.latency_listen)?;
     rows.push(latency_row("postgres", "listen/notify", poll, listen));
+    // The floor under it: one insert and its commit, coming alone after an idle gap, about
+    // as often as the jobs above (each took a wake-up, about a millisecond, and a 2 ms gap).
+    let floor = raw::pgbench_paced_inserts(&url, 300, plan.latency_listen)?;
+    load_pg(&url, 0)?;
+    rows.push(latency_row(
+        "pgbench",
+        "paced insert, no wake-up (the floor)",
+        Duration::ZERO,
+        floor,
+    ));
     let polling = RunnerConfig { use_notifications: false, ..RunnerConfig::default() };
     let polled = measure_latency(Arc::clone(&pg), &enqueuer, polling.clone(), plan.latency_poll)?;
     rows.push(latency_row("postgres", "polling", poll, polled));

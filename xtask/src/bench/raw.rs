@@ -274,3 +274,55 @@ pub(super) fn pgbench(url: &str, workload: Workload, clients: usize, jobs: u64) 
         .with_context(|| format!("no tps in pgbench's output:\n{stdout}"))?;
     Ok(tps * per_tx as f64)
 }
+
+/// Runs `pgbench` inserting one job per transaction (as [`Workload::InsertOne`]), `count`
+/// transactions paced at `rate` per second on one connection, and returns each
+/// transaction's own time in ms, without its schedule lag: what one insert and its commit
+/// take when it comes alone, after an idle gap, as a job enqueued for the latency section
+/// does. Its median is the floor under an enqueue-to-start time, since a notification goes
+/// out only once the enqueue's commit is flushed.
+pub(super) fn pgbench_paced_inserts(url: &str, rate: u32, count: usize) -> Result<Vec<f64>> {
+    let (script, _) = Workload::InsertOne.script();
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("workload.sql");
+    std::fs::write(&file, script)?;
+    let prefix = dir.path().join("log");
+    let binary = queue_diesel::testing::server_binary("pgbench")
+        .context("pgbench is not installed (it comes with the PostgreSQL server binaries)")?;
+    let output = Command::new(binary)
+        .args(["--no-vacuum", "--protocol=prepared", "--file"])
+        .arg(&file)
+        .args(["--client", "1", "--rate", &rate.to_string()])
+        .args(["--transactions", &count.to_string(), "--log", "--log-prefix"])
+        .arg(&prefix)
+        .arg(url)
+        .output()
+        .context("running pgbench")?;
+    if !output.status.success() {
+        bail!(
+            "pgbench failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    // One line per transaction: client, transaction, time (µs, from its scheduled start),
+    // script, epoch seconds, µs, schedule lag (µs).
+    let mut samples = Vec::with_capacity(count);
+    for entry in std::fs::read_dir(dir.path())? {
+        let path = entry?.path();
+        if !path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("log")) {
+            continue;
+        }
+        for line in std::fs::read_to_string(&path)?.lines() {
+            let fields: Vec<f64> =
+                line.split_whitespace().map(|f| f.parse::<f64>().unwrap_or(f64::NAN)).collect();
+            let (Some(time), Some(lag)) = (fields.get(2), fields.get(6)) else {
+                bail!("pgbench log line without a schedule lag: {line:?}");
+            };
+            ensure!(time.is_finite() && lag.is_finite(), "pgbench log line: {line:?}");
+            samples.push((time - lag) / 1000.0);
+        }
+    }
+    ensure!(samples.len() == count, "pgbench logged {} of {count} inserts", samples.len());
+    Ok(samples)
+}
