@@ -62,12 +62,20 @@ pub struct OpenOptions {
     /// SQLite only: how long a claim lasts without being extended
     /// ([`SqliteConfig::lease`]); the busy timeout is kept at a quarter of it at most.
     pub sqlite_lease: Duration,
+    /// PostgreSQL only: how often, at most, claims make jobs whose retry time has come
+    /// claimable again ([`PgConfig::promotion_interval`]).
+    pub pg_promotion_interval: Duration,
 }
 
 impl OpenOptions {
-    /// A pool of `pool_size` connections and the default SQLite lease (60 s).
+    /// A pool of `pool_size` connections, the default SQLite lease (60 s) and the default
+    /// PostgreSQL promotion interval (1 s).
     pub fn new(pool_size: u32) -> OpenOptions {
-        OpenOptions { pool_size, sqlite_lease: Duration::from_secs(60) }
+        OpenOptions {
+            pool_size,
+            sqlite_lease: Duration::from_secs(60),
+            pg_promotion_interval: PgConfig::new("").promotion_interval,
+        }
     }
 }
 
@@ -78,6 +86,7 @@ impl AnyStorage {
             DatabaseUrl::Postgres(url) => Ok(AnyStorage::Postgres(PgStorage::connect(PgConfig {
                 pool_size: options.pool_size,
                 connection_timeout: Duration::from_secs(10),
+                promotion_interval: options.pg_promotion_interval,
                 ..PgConfig::new(url.clone())
             })?)),
             DatabaseUrl::Sqlite(path) => {

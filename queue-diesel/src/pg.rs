@@ -286,18 +286,18 @@ impl From<InfoRow> for JobInfo {
 /// planned anew at each claim (PostgreSQL replans a statement whose generic plan looks
 /// costlier than one for the values at hand, as `LIMIT $n` and `id = ANY($1)` do). Both
 /// settings end with the transaction.
-pub(crate) const CLAIM_SETTINGS: &str = claim_settings!();
-
-/// Starts a claim's transaction.
-const BEGIN_CLAIM: &str = concat!("BEGIN; ", claim_settings!());
-
-/// The text of [`CLAIM_SETTINGS`], for `concat!`.
 macro_rules! claim_settings {
     () => {
         "SET LOCAL enable_sort = off; SET LOCAL plan_cache_mode = force_generic_plan"
     };
 }
-use claim_settings;
+
+/// Starts a claim's transaction, with its settings (`claim_settings!`).
+const BEGIN_CLAIM: &str = concat!("BEGIN; ", claim_settings!());
+
+/// The settings a claim's transaction starts with (`claim_settings!`), for tests.
+#[cfg(feature = "testing")]
+pub(crate) const CLAIM_SETTINGS: &str = claim_settings!();
 
 diesel::table! {
     /// The job table, as the claim and its completion see it: written with the query

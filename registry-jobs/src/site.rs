@@ -28,6 +28,10 @@ pub struct Config {
     pub index_branch: Option<String>,
     /// SQLite: how long a claim lasts unless extended.
     pub sqlite_lease: Duration,
+    /// PostgreSQL: how often, at most, workers make jobs whose retry time has come
+    /// claimable again while they keep finding other jobs, which bounds how late a retry
+    /// another process recorded can run ([`queue_diesel::PgConfig::promotion_interval`]).
+    pub retry_promotion: Duration,
     /// The registry server's URL (`http://host:port`), when there is one: written into the
     /// indexes' `config.json` as `api`, and `dl` points at its download endpoint unless
     /// `public_url` is set. Without either, `dl` points at the crate store's directory.
@@ -57,6 +61,7 @@ impl std::fmt::Debug for Config {
             .field("index_url", &url(&self.index_url))
             .field("index_branch", &self.index_branch)
             .field("sqlite_lease", &self.sqlite_lease)
+            .field("retry_promotion", &self.retry_promotion)
             .field("api_url", &self.api_url)
             .field("storage_url", &self.storage_url.as_deref().map(redact::Redacted))
             .field("public_url", &self.public_url)
@@ -75,6 +80,7 @@ impl Config {
             index_url: None,
             index_branch: None,
             sqlite_lease: Duration::from_secs(60),
+            retry_promotion: OpenOptions::new(1).pg_promotion_interval,
             api_url: None,
             storage_url: None,
             public_url: None,
@@ -121,7 +127,11 @@ impl Site {
             None => data_dir.join("registry.sqlite3").display().to_string(),
         };
         let parsed = DatabaseUrl::parse(&url)?;
-        let options = OpenOptions { pool_size, sqlite_lease: config.sqlite_lease };
+        let options = OpenOptions {
+            pool_size,
+            sqlite_lease: config.sqlite_lease,
+            pg_promotion_interval: config.retry_promotion,
+        };
         let storage = AnyStorage::open(&parsed, &options)
             .with_context(|| format!("opening database {}", redact::Redacted(&url)))?;
         let database = Database::of_storage(&storage);

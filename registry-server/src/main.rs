@@ -40,6 +40,13 @@ struct Cli {
     #[arg(long, env = "SQLITE_LEASE", default_value_t = 60, global = true,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     sqlite_lease: u64,
+    /// PostgreSQL only: milliseconds between a worker's promotions of jobs whose retry
+    /// time has come, while it keeps finding other jobs: how late, at most, a retry another
+    /// process recorded runs (a worker's own retries and an idle worker's claims promote at
+    /// once).
+    #[arg(long, env = "RETRY_PROMOTION_MS", default_value_t = 1000, global = true,
+          value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+    retry_promotion_ms: u64,
     /// Keep a git index besides the sparse one (`--git-index false` switches it off: the
     /// git jobs then complete without touching git, and `reconcile` checks the sparse index
     /// alone).
@@ -135,6 +142,7 @@ impl Cli {
             index_url: self.index_url.clone(),
             index_branch: self.index_branch.clone(),
             sqlite_lease: Duration::from_secs(self.sqlite_lease),
+            retry_promotion: Duration::from_millis(self.retry_promotion_ms),
             api_url,
             storage_url: self.storage_url.clone(),
             public_url: self.public_url.clone(),
@@ -288,5 +296,22 @@ mod tests {
     fn verify_cli() {
         use clap::CommandFactory as _;
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_retry_promotion_interval_reaches_the_configuration() {
+        use clap::Parser as _;
+        use std::time::Duration;
+
+        let parse = |args: &[&str]| super::Cli::try_parse_from(args);
+        let cli = parse(&["registry-server", "--retry-promotion-ms", "250"]).unwrap();
+        assert_eq!(cli.config(None).retry_promotion, Duration::from_millis(250));
+        assert_eq!(cli.database_config().retry_promotion, Duration::from_millis(250));
+        let cli = parse(&["registry-server"]).unwrap();
+        assert_eq!(cli.config(None).retry_promotion, Duration::from_secs(1));
+        let Err(err) = parse(&["registry-server", "--retry-promotion-ms", "5"]) else {
+            panic!("--retry-promotion-ms 5 was accepted");
+        };
+        assert!(err.to_string().contains("--retry-promotion-ms"), "{err}");
     }
 }

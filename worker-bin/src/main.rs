@@ -38,6 +38,13 @@ pub(crate) struct Cli {
     #[arg(long, env = "SQLITE_LEASE", default_value_t = 60, global = true,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub(crate) sqlite_lease: u64,
+    /// PostgreSQL only: milliseconds between a worker's promotions of jobs whose retry
+    /// time has come, while it keeps finding other jobs: how late, at most, a retry another
+    /// process recorded runs (a worker's own retries and an idle worker's claims promote at
+    /// once).
+    #[arg(long, env = "RETRY_PROMOTION_MS", default_value_t = 1000, global = true,
+          value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+    pub(crate) retry_promotion_ms: u64,
     /// The registry server's URL, when one serves this registry: written into the indexes'
     /// `config.json` (`api`, and `dl` at its download endpoint unless --public-url).
     #[arg(long, env = "API_URL", global = true)]
@@ -86,6 +93,7 @@ impl Cli {
             index_url: self.index_url.clone(),
             index_branch: self.index_branch.clone(),
             sqlite_lease: std::time::Duration::from_secs(self.sqlite_lease),
+            retry_promotion: std::time::Duration::from_millis(self.retry_promotion_ms),
             api_url: self.api_url.clone(),
             storage_url: self.storage_url.clone(),
             public_url: self.public_url.clone(),
@@ -191,5 +199,19 @@ mod tests {
     fn verify_cli() {
         use clap::CommandFactory as _;
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_retry_promotion_interval_reaches_the_configuration() {
+        use clap::Parser as _;
+        use std::time::Duration;
+
+        let parse = |args: &[&str]| super::Cli::try_parse_from(args);
+        let cli = parse(&["registry-worker", "--retry-promotion-ms", "250", "run"]).unwrap();
+        assert_eq!(cli.config().retry_promotion, Duration::from_millis(250));
+        let cli = parse(&["registry-worker", "run"]).unwrap();
+        assert_eq!(cli.config().retry_promotion, Duration::from_secs(1));
+        let err = parse(&["registry-worker", "--retry-promotion-ms", "0", "run"]).unwrap_err();
+        assert!(err.to_string().contains("--retry-promotion-ms"), "{err}");
     }
 }

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Text};
 use queue_core::storage::{JobFilter, Outcome};
 use queue_core::Storage;
-use queue_diesel::{PgConfig, PgStorage};
+use queue_diesel::{AnyStorage, DatabaseUrl, OpenOptions, PgConfig, PgStorage};
 
 use crate::fixtures;
 
@@ -104,4 +104,43 @@ fn a_retry_written_elsewhere_is_promoted_within_the_interval() {
     }
     assert!(claimed_before > 0, "the job was not claimable before its retry time");
     assert!(claimed_before < 1000, "the retried job ran only once the lower priority's were done");
+}
+
+/// The promotion interval given to `AnyStorage::open` (what `--retry-promotion-ms` sets) is
+/// the storage's: at an hour, a retry time written elsewhere comes due while the claims
+/// still find other jobs, and the job is promoted only by the claim that finds nothing
+/// else (at the default second, it would be promoted while they run).
+#[test]
+fn the_promotion_interval_of_open_options_is_the_storages() {
+    let (_storage, db) = fixtures::pg();
+    let options =
+        OpenOptions { pg_promotion_interval: Duration::from_secs(3600), ..OpenOptions::new(2) };
+    let storage = AnyStorage::open(&DatabaseUrl::parse(db.url()).unwrap(), &options).unwrap();
+    let mut conn = db.connect();
+    diesel::sql_query(
+        "INSERT INTO background_jobs (job_type, data, priority) \
+         SELECT 'a', jsonb_build_object('n', g), 0 FROM generate_series(1, 200) g",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    diesel::sql_query(
+        "INSERT INTO background_jobs (job_type, data, priority, run_at) \
+         VALUES ('a', '\"retried\"', 5, clock_timestamp() + interval '1 second')",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    // The first claim promotes (none has yet); the retry is not due then.
+    let mut order = Vec::new();
+    while order.len() < 201 {
+        let claimed = storage
+            .run_next(&JobFilter::Types(&["a"]), &mut |job| {
+                order.push(job.data.as_ref().ok().cloned());
+                Outcome::Succeeded
+            })
+            .unwrap();
+        assert!(claimed.is_some(), "a job is left ({} claimed)", order.len());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let retried = order.iter().position(|d| d.as_ref().is_some_and(|d| d == "retried"));
+    assert_eq!(retried, Some(200), "the retried job ran before the claims ran dry");
 }

@@ -77,6 +77,8 @@ struct Plan {
     /// Repetitions of the drains at one job per transaction, the figures most exposed to
     /// the noise of the disk's flushes.
     single_reps: usize,
+    /// Jobs of a batched drain: enough for a run of about a second, so that neither the
+    /// start of the runner or of pgbench nor the machine's noise decides the ratio.
     drain_jobs: u64,
     /// Jobs of a drain at one job per transaction: each costs a commit (an fsync at default
     /// durability), so fewer than a batched drain's.
@@ -127,7 +129,7 @@ impl Plan {
             Plan {
                 reps: 3,
                 single_reps: 5,
-                drain_jobs: 20_000,
+                drain_jobs: 100_000,
                 single_drain_jobs: 4_000,
                 workers: vec![1, 2, 4, 8],
                 enqueue_jobs: 2_000,
