@@ -102,8 +102,16 @@ impl<S: Storage + ?Sized> Shared<S> {
         }
     }
 
+    /// Emits the event `make` builds, building it only when a hook will see it (the events
+    /// of every job copy its queue and type).
+    fn emit_with(&self, make: impl FnOnce() -> Event) {
+        if !self.hooks.is_empty() {
+            self.emit(&make());
+        }
+    }
+
     fn started(&self, queue: &str, job: &ClaimedJob) {
-        self.emit(&Event::Started {
+        self.emit_with(|| Event::Started {
             queue: queue.to_owned(),
             id: job.id,
             job_type: job.job_type.clone(),
@@ -185,7 +193,7 @@ impl<S: Storage + ?Sized> Shared<S> {
     ) -> Outcome {
         match result {
             Ok(()) => {
-                self.emit(&Event::Succeeded {
+                self.emit_with(|| Event::Succeeded {
                     queue: queue.to_owned(),
                     id: job.id,
                     job_type: job.job_type.clone(),
@@ -197,7 +205,7 @@ impl<S: Storage + ?Sized> Shared<S> {
                 let error = truncate_error(error);
                 let max_retries = self.jobs.get(job.job_type.as_str()).and_then(|r| r.max_retries);
                 let retry_in = self.config.retry.next_attempt(job.retries + 1, max_retries);
-                self.emit(&Event::Failed {
+                self.emit_with(|| Event::Failed {
                     queue: queue.to_owned(),
                     id: job.id,
                     job_type: job.job_type.clone(),
