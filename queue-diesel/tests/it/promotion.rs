@@ -19,6 +19,17 @@ struct Flag {
     waiting: bool,
 }
 
+/// Inserts `n` runnable jobs of type `a` at priority 0.
+fn insert_runnable(conn: &mut PgConnection, n: i64) {
+    diesel::sql_query(
+        "INSERT INTO background_jobs (job_type, data, priority) \
+         SELECT 'a', jsonb_build_object('n', g), 0 FROM generate_series(1, $1) g",
+    )
+    .bind::<BigInt, _>(n)
+    .execute(conn)
+    .unwrap();
+}
+
 fn flags(conn: &mut PgConnection) -> Vec<(String, bool)> {
     let rows: Vec<Flag> =
         diesel::sql_query("SELECT job_type, waiting FROM background_jobs ORDER BY id")
@@ -69,12 +80,7 @@ fn a_retry_written_elsewhere_is_promoted_within_the_interval() {
     })
     .unwrap();
     let mut conn = db.connect();
-    diesel::sql_query(
-        "INSERT INTO background_jobs (job_type, data, priority) \
-         SELECT 'a', jsonb_build_object('n', g), 0 FROM generate_series(1, 1000) g",
-    )
-    .execute(&mut conn)
-    .unwrap();
+    insert_runnable(&mut conn, 1000);
     #[derive(QueryableByName)]
     struct Id {
         #[diesel(sql_type = BigInt)]
@@ -117,12 +123,7 @@ fn the_promotion_interval_of_open_options_is_the_storages() {
         OpenOptions { pg_promotion_interval: Duration::from_secs(3600), ..OpenOptions::new(2) };
     let storage = AnyStorage::open(&DatabaseUrl::parse(db.url()).unwrap(), &options).unwrap();
     let mut conn = db.connect();
-    diesel::sql_query(
-        "INSERT INTO background_jobs (job_type, data, priority) \
-         SELECT 'a', jsonb_build_object('n', g), 0 FROM generate_series(1, 200) g",
-    )
-    .execute(&mut conn)
-    .unwrap();
+    insert_runnable(&mut conn, 200);
     diesel::sql_query(
         "INSERT INTO background_jobs (job_type, data, priority, run_at) \
          VALUES ('a', '\"retried\"', 5, clock_timestamp() + interval '1 second')",
