@@ -239,26 +239,17 @@ impl Workload {
 /// them, prepared statements; returns jobs per second (pgbench's own tps, without the
 /// connection time, times jobs per transaction).
 pub(super) fn pgbench(url: &str, workload: Workload, clients: usize, jobs: u64) -> Result<f64> {
-    let (script, per_tx) = workload.script();
+    let per_tx = workload.script().1;
     let transactions = jobs / per_tx / clients as u64;
     ensure!(transactions > 0, "{jobs} jobs are too few for {clients} pgbench clients");
     let dir = tempfile::tempdir()?;
-    let file = dir.path().join("workload.sql");
-    std::fs::write(&file, script)?;
-    let binary = queue_diesel::testing::server_binary("pgbench")
-        .context("pgbench is not installed (it comes with the PostgreSQL server binaries)")?;
-    let output = Command::new(binary)
-        .args(["--no-vacuum", "--protocol=prepared", "--file"])
-        .arg(&file)
-        .args(["--client", &clients.to_string(), "--jobs", &clients.to_string()])
-        .args(["--transactions", &transactions.to_string()])
-        .arg(url)
-        .output()
-        .context("running pgbench")?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        bail!("pgbench failed: {stdout}{}", String::from_utf8_lossy(&output.stderr));
-    }
+    let (clients, transactions) = (clients.to_string(), transactions.to_string());
+    let stdout = run_pgbench(
+        url,
+        workload,
+        dir.path(),
+        &["--client", &clients, "--jobs", &clients, "--transactions", &transactions],
+    )?;
     let failed = stdout
         .lines()
         .find_map(|l| l.trim().strip_prefix("number of failed transactions: "))
@@ -282,29 +273,12 @@ pub(super) fn pgbench(url: &str, workload: Workload, clients: usize, jobs: u64) 
 /// does. Its median is the floor under an enqueue-to-start time, since a notification goes
 /// out only once the enqueue's commit is flushed.
 pub(super) fn pgbench_paced_inserts(url: &str, rate: u32, count: usize) -> Result<Vec<f64>> {
-    let (script, _) = Workload::InsertOne.script();
     let dir = tempfile::tempdir()?;
-    let file = dir.path().join("workload.sql");
-    std::fs::write(&file, script)?;
-    let prefix = dir.path().join("log");
-    let binary = queue_diesel::testing::server_binary("pgbench")
-        .context("pgbench is not installed (it comes with the PostgreSQL server binaries)")?;
-    let output = Command::new(binary)
-        .args(["--no-vacuum", "--protocol=prepared", "--file"])
-        .arg(&file)
-        .args(["--client", "1", "--rate", &rate.to_string()])
-        .args(["--transactions", &count.to_string(), "--log", "--log-prefix"])
-        .arg(&prefix)
-        .arg(url)
-        .output()
-        .context("running pgbench")?;
-    if !output.status.success() {
-        bail!(
-            "pgbench failed: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+    let (rate, transactions) = (rate.to_string(), count.to_string());
+    let prefix = dir.path().join("log").display().to_string();
+    let args = ["--client", "1", "--rate", &rate, "--transactions", &transactions];
+    let log = ["--log", "--log-prefix", &prefix];
+    run_pgbench(url, Workload::InsertOne, dir.path(), &[args.as_slice(), &log].concat())?;
     // One line per transaction: client, transaction, time (µs, from its scheduled start),
     // script, epoch seconds, µs, schedule lag (µs).
     let mut samples = Vec::with_capacity(count);
@@ -325,4 +299,25 @@ pub(super) fn pgbench_paced_inserts(url: &str, rate: u32, count: usize) -> Resul
     }
     ensure!(samples.len() == count, "pgbench logged {} of {count} inserts", samples.len());
     Ok(samples)
+}
+
+/// Runs `pgbench` on `url` with `workload`'s script written into `dir`, prepared statements,
+/// no vacuum, and `args`; returns its standard output.
+fn run_pgbench(url: &str, workload: Workload, dir: &Path, args: &[&str]) -> Result<String> {
+    let file = dir.join("workload.sql");
+    std::fs::write(&file, workload.script().0)?;
+    let binary = queue_diesel::testing::server_binary("pgbench")
+        .context("pgbench is not installed (it comes with the PostgreSQL server binaries)")?;
+    let output = Command::new(binary)
+        .args(["--no-vacuum", "--protocol=prepared", "--file"])
+        .arg(&file)
+        .args(args)
+        .arg(url)
+        .output()
+        .context("running pgbench")?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if !output.status.success() {
+        bail!("pgbench failed: {stdout}{}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(stdout)
 }
