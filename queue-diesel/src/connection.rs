@@ -122,11 +122,11 @@ impl JobConnection for PgConnection {
     /// One statement: atomic on its own, and part of the caller's transaction if one is
     /// open.
     fn insert_new_job(&mut self, job: &NewJob) -> Result<Option<JobId>, Error> {
-        crate::pg::insert_job(self, job)
+        crate::pg::insert_job(self, job, true)
     }
 
     fn insert_new_jobs(&mut self, jobs: &[NewJob]) -> Result<Vec<Option<JobId>>, Error> {
-        crate::pg::insert_jobs(self, jobs)
+        crate::pg::insert_jobs(self, jobs, true)
     }
 
     fn migrate_job_table(&mut self) -> Result<Vec<String>, Error> {

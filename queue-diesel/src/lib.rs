@@ -2,6 +2,7 @@
 
 mod connection;
 mod error;
+mod notifier;
 mod open;
 mod pg;
 mod pool;

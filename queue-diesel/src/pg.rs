@@ -17,6 +17,7 @@ use queue_core::storage::{Claim, ClaimedJob, JobFilter, Outcome, RunJobs, Waker}
 use queue_core::{JobId, JobInfo, NewJob, RunningJob, Storage, StorageError};
 
 use crate::error::Error;
+use crate::notifier::Enqueues;
 use crate::pool::{micros, now_micros, Pooled};
 
 /// The migrations of the PostgreSQL job table.
@@ -73,7 +74,11 @@ impl PgConfig {
 /// LOCKED` of the runnable jobs in running order, and, in the same transaction, the deletion
 /// of the jobs that succeeded or the record of a failure. A worker that dies rolls back, so
 /// its jobs are claimable again at once. Enqueues send one `NOTIFY` per statement, which
-/// [`Storage::listen`] turns into wake-ups of idle workers.
+/// [`Storage::listen`] turns into wake-ups of idle workers. An enqueue this storage commits
+/// itself while another of its enqueues is in flight commits without one, and a background
+/// thread notifies after the commit, once for all such enqueues meanwhile: notifying
+/// transactions commit one at a time (PostgreSQL holds a lock through their flush), the
+/// others share their flushes.
 ///
 /// A job waiting for a retry is out of the claim index until it is *promoted* back, so that
 /// no claim walks past it. Claims promote the jobs whose time has come, in a statement of
@@ -86,6 +91,7 @@ pub struct PgStorage {
     pool: Pooled<PgConnection>,
     config: PgConfig,
     promotion: Arc<Promotion>,
+    enqueues: Arc<Enqueues>,
 }
 
 /// When a storage next promotes the jobs whose retry time has come, in µs since the Unix
@@ -115,7 +121,7 @@ impl PgStorage {
         let pool = Pooled::new(&config.url, name, config.pool_size, builder)?;
         let promotion =
             Arc::new(Promotion { next_retry: AtomicI64::new(i64::MAX), last: AtomicI64::new(0) });
-        Ok(PgStorage { pool, config, promotion })
+        Ok(PgStorage { pool, config, promotion, enqueues: Arc::default() })
     }
 
     /// Applies pending migrations of the job table; returns the versions applied.
@@ -138,24 +144,27 @@ pub(crate) fn run_migrations(conn: &mut PgConnection) -> Result<Vec<String>, Err
 
 diesel::define_sql_function! {
     /// The function `enqueue_background_job` of the migrations: for a deduplicated job,
-    /// coalesces with an identical pending one (`NULL`); otherwise inserts; and notifies.
+    /// coalesces with an identical pending one (`NULL`); otherwise inserts; and notifies if
+    /// `notify`.
     fn enqueue_background_job(
         new_type: Text,
         new_data: Jsonb,
         new_priority: SmallInt,
         new_deduplicated: Bool,
+        notify: Bool,
     ) -> Nullable<BigInt>;
 }
 
 diesel::define_sql_function! {
     /// The function `enqueue_background_jobs` of the migrations: [`enqueue_background_job`]
     /// for parallel arrays, with one insert for the jobs that are not deduplicated and one
-    /// notification.
+    /// notification if `notify`.
     fn enqueue_background_jobs(
         new_types: Array<Text>,
         new_data: Array<Jsonb>,
         new_priorities: Array<SmallInt>,
         new_deduplicated: Array<Bool>,
+        notify: Bool,
     ) -> Array<Nullable<BigInt>>;
 }
 
@@ -166,24 +175,30 @@ diesel::define_sql_function! {
 }
 
 /// Inserts a job with one statement, a call of `enqueue_background_job`, which
-/// deduplicates, inserts and notifies inside the database. Written with diesel's query
-/// builder, the call is a statement prepared once per connection.
-pub(crate) fn insert_job(conn: &mut PgConnection, job: &NewJob) -> Result<Option<JobId>, Error> {
+/// deduplicates, inserts and, if `notify`, notifies inside the database. Written with
+/// diesel's query builder, the call is a statement prepared once per connection.
+pub(crate) fn insert_job(
+    conn: &mut PgConnection,
+    job: &NewJob,
+    notify: bool,
+) -> Result<Option<JobId>, Error> {
     let id: Option<i64> = diesel::select(enqueue_background_job(
         &job.job_type,
         &job.data,
         job.priority,
         job.deduplicated,
+        notify,
     ))
     .get_result(conn)?;
     Ok(id.map(JobId))
 }
 
 /// Inserts jobs with one statement (`enqueue_background_jobs`, prepared once per
-/// connection); ids in order, `None` for a coalesced one.
+/// connection), notifying if `notify`; ids in order, `None` for a coalesced one.
 pub(crate) fn insert_jobs(
     conn: &mut PgConnection,
     jobs: &[NewJob],
+    notify: bool,
 ) -> Result<Vec<Option<JobId>>, Error> {
     if jobs.is_empty() {
         return Ok(Vec::new());
@@ -193,12 +208,13 @@ pub(crate) fn insert_jobs(
     let priorities: Vec<i16> = jobs.iter().map(|j| j.priority).collect();
     let deduplicated: Vec<bool> = jobs.iter().map(|j| j.deduplicated).collect();
     let ids: Vec<Option<i64>> =
-        diesel::select(enqueue_background_jobs(types, data, priorities, deduplicated))
+        diesel::select(enqueue_background_jobs(types, data, priorities, deduplicated, notify))
             .get_result(conn)?;
     Ok(ids.into_iter().map(|id| id.map(JobId)).collect())
 }
 
-fn notify(conn: &mut PgConnection) -> Result<(), Error> {
+/// Sends `NOTIFY` on the job channel, in a transaction of its own unless one is open.
+pub(crate) fn notify(conn: &mut PgConnection) -> Result<(), Error> {
     // PostgreSQL folds identical notifications of one transaction into one.
     diesel::sql_query(format!("NOTIFY {NOTIFY_CHANNEL}")).execute(conn)?;
     Ok(())
@@ -524,6 +540,25 @@ impl PgStorage {
         Ok(claimed.len())
     }
 
+    /// Runs `insert`, an enqueue statement committed on its own, notifying in it only when
+    /// no other enqueue of this storage is in flight; otherwise a notification is owed
+    /// after its commit (see [`crate::notifier`]).
+    fn enqueue_with<T>(
+        &self,
+        insert: impl FnOnce(&mut PgConnection, bool) -> Result<T, Error>,
+    ) -> Result<T, StorageError> {
+        let mut conn = self.pool.get()?;
+        let in_flight = self.enqueues.start();
+        let notified = in_flight.notifies;
+        let inserted = insert(&mut conn, notified);
+        drop(in_flight);
+        let inserted = inserted?;
+        if !notified {
+            self.enqueues.owe(&self.pool, &mut conn);
+        }
+        Ok(inserted)
+    }
+
     /// Promotes when it is due: at the first claim after a retry time this storage recorded,
     /// or when the last promotion is [`PgConfig::promotion_interval`] old. One of the
     /// storage's workers does it; returns whether this one did.
@@ -590,11 +625,11 @@ impl PgStorage {
 
 impl Storage for PgStorage {
     fn enqueue(&self, job: &NewJob) -> Result<Option<JobId>, StorageError> {
-        Ok(insert_job(&mut *self.pool.get()?, job)?)
+        self.enqueue_with(|conn, notify| insert_job(conn, job, notify))
     }
 
     fn enqueue_batch(&self, jobs: &[NewJob]) -> Result<Vec<Option<JobId>>, StorageError> {
-        Ok(insert_jobs(&mut *self.pool.get()?, jobs)?)
+        self.enqueue_with(|conn, notify| insert_jobs(conn, jobs, notify))
     }
 
     fn run_batch(&self, claim: Claim<'_>, run: &mut RunJobs<'_>) -> Result<usize, StorageError> {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use queue_core::testing::{Journal, RecordingJob};
-use queue_core::{Job, Runner, RunnerConfig};
+use queue_core::{Job, NewJob, Runner, RunnerConfig, Storage};
 
 use crate::fixtures;
 
@@ -59,4 +59,137 @@ fn pg_notification_wakes_idle_worker_and_survives_a_lost_connection() {
 struct Killed {
     #[diesel(sql_type = diesel::sql_types::Bool)]
     done: bool,
+}
+
+/// The notifications `listener` has received so far, by payload.
+fn received(listener: &mut PgConnection) -> Vec<String> {
+    listener.notifications_iter().map(|n| n.unwrap().payload).collect()
+}
+
+/// Collects `listener`'s notifications until one with `payload` arrives; returns the ones
+/// before it.
+fn received_before(listener: &mut PgConnection, payload: &str) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut before = Vec::new();
+    loop {
+        for got in received(listener) {
+            if got == payload {
+                return before;
+            }
+            before.push(got);
+        }
+        assert!(Instant::now() < deadline, "no notification {payload:?}; got {before:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn listener(db: &queue_diesel::testing::TestDatabase) -> PgConnection {
+    use diesel::connection::SimpleConnection as _;
+    let mut listener = db.connect();
+    listener.batch_execute("LISTEN queue_core_jobs").unwrap();
+    listener
+}
+
+#[test]
+fn an_enqueue_told_not_to_notify_commits_without_a_notification() {
+    let (_storage, db) = fixtures::pg();
+    let mut listener = listener(&db);
+    let mut conn = db.connect();
+    // The five-argument forms, told not to notify; then a marker: notifications arrive in
+    // commit order, so any notification of the enqueues would come before it.
+    diesel::sql_query(
+        "SELECT enqueue_background_job('quiet', '{}', 0::smallint, false, false), \
+         enqueue_background_job('quiet', '{\"d\": 1}', 0::smallint, true, false), \
+         enqueue_background_jobs('{quiet,quiet}', '{\"{}\",\"{\\\"d\\\": 1}\"}', \
+             '{0,0}', '{false,true}', false)",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    diesel::sql_query("NOTIFY queue_core_jobs, 'marker'").execute(&mut conn).unwrap();
+    assert_eq!(received_before(&mut listener, "marker"), Vec::<String>::new());
+    // The four-argument forms, which earlier versions call, notify.
+    diesel::sql_query("SELECT enqueue_background_job('loud', '{}', 0::smallint, false)")
+        .execute(&mut conn)
+        .unwrap();
+    diesel::sql_query("NOTIFY queue_core_jobs, 'second marker'").execute(&mut conn).unwrap();
+    assert_eq!(received_before(&mut listener, "second marker"), vec![String::new()]);
+    let jobs: Vec<Count> = diesel::sql_query(
+        "SELECT count(*) AS n FROM background_jobs GROUP BY job_type ORDER BY job_type",
+    )
+    .load(&mut conn)
+    .unwrap();
+    // 'loud' 1; 'quiet' 3: the second deduplicated one was coalesced with the first.
+    assert_eq!(jobs.iter().map(|c| c.n).collect::<Vec<_>>(), [1, 3]);
+}
+
+/// While one enqueue of the storage is in flight (held on the deduplication lock of its
+/// job), another commits without notifying in its statement, and the storage notifies
+/// after that commit: a listener hears exactly one notification while the first is still
+/// held.
+#[test]
+fn an_enqueue_beside_another_in_flight_is_notified_after_its_commit() {
+    let (storage, db) = fixtures::pg();
+    let storage = Arc::new(storage);
+    let mut listener = listener(&db);
+    let held = NewJob {
+        job_type: "held".into(),
+        data: serde_json::json!({"k": 1}),
+        priority: 0,
+        deduplicated: true,
+    };
+    let mut blocker = db.connect();
+    blocker
+        .transaction::<_, diesel::result::Error, _>(|blocker| {
+            diesel::sql_query(
+                "SELECT pg_advisory_xact_lock(6975330, hashtext('held' || ':' || '{\"k\": 1}'::jsonb::text))",
+            )
+            .execute(blocker)?;
+            let first = {
+                let (storage, held) = (Arc::clone(&storage), held.clone());
+                std::thread::spawn(move || storage.enqueue(&held).unwrap())
+            };
+            wait_until_waiting_on_a_lock(&db);
+            let second = storage.enqueue(&NewJob::from_job(&RecordingJob::new(2)).unwrap());
+            assert!(second.unwrap().is_some());
+            // The notification owed for the second, sent by the storage's thread.
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let mut heard = received(&mut listener);
+            while heard.is_empty() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+                heard = received(&mut listener);
+            }
+            assert_eq!(heard, [String::new()], "one notification while the first is held");
+            diesel::sql_query("NOTIFY queue_core_jobs, 'marker'").execute(&mut db.connect())?;
+            assert_eq!(received_before(&mut listener, "marker"), Vec::<String>::new());
+            assert!(!first.is_finished(), "the first enqueue waits for the lock");
+            Ok(first)
+        })
+        .map(|first| assert!(first.join().unwrap().is_some()))
+        .unwrap();
+    // The first, alone in flight when it started, notifies at its own commit.
+    assert_eq!(received_before(&mut listener, "").len(), 0);
+}
+
+fn wait_until_waiting_on_a_lock(db: &queue_diesel::testing::TestDatabase) {
+    let mut admin = db.connect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let waiting: Vec<Count> = diesel::sql_query(
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+             AND wait_event_type = 'Lock' AND query LIKE '%enqueue_background_job%'",
+        )
+        .load(&mut admin)
+        .unwrap();
+        if waiting[0].n == 1 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the first enqueue never waited for the lock");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
 }
