@@ -129,3 +129,33 @@ impl Shared {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use diesel::connection::SimpleConnection as _;
+    use diesel::r2d2::Pool;
+
+    use super::*;
+
+    /// The thread, stopped with a notification still owed (the storage dropped right after
+    /// an enqueue that owes one), sends it before it ends; stopped with none owed, it ends
+    /// without one. Run on this thread, so that `run` returning is part of the test.
+    #[test]
+    fn a_stopped_notifier_sends_what_is_owed_and_ends() {
+        let db = crate::testing::TestDatabase::new();
+        let mut listener = db.connect();
+        listener.batch_execute("LISTEN queue_core_jobs").unwrap();
+        let pool = Pooled::new(db.url(), "test".into(), 2, Pool::builder()).unwrap();
+        let mut marker = db.connect();
+        for (owed, expected) in [(true, vec![String::new()]), (false, vec![])] {
+            let shared =
+                Shared { state: Mutex::new(State { owed, stop: true }), ..Shared::default() };
+            shared.run(&pool);
+            marker.batch_execute("NOTIFY queue_core_jobs, 'marker'").unwrap();
+            let heard = crate::testing::pg_notifications_before(&mut listener, "marker");
+            assert_eq!(heard, expected, "owed: {owed}");
+        }
+    }
+}

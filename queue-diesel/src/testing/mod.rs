@@ -34,3 +34,30 @@ pub fn pg_complete(conn: &mut diesel::PgConnection, ids: &[i64]) -> diesel::Quer
 
 /// The settings a claim's transaction starts with (`SET LOCAL ...`).
 pub const PG_CLAIM_SETTINGS: &str = crate::pg::CLAIM_SETTINGS;
+
+/// The payloads of the notifications `listener` (a connection that ran `LISTEN`) receives
+/// before one with payload `marker`, waiting up to 60 s for it. Notifications arrive in
+/// commit order, so a marker sent after a commit tells whether that commit notified,
+/// without a wall-clock wait.
+///
+/// # Panics
+///
+/// When the marker does not come within 60 s, or the connection fails.
+#[allow(clippy::unwrap_used, clippy::panic)]
+pub fn pg_notifications_before(listener: &mut diesel::PgConnection, marker: &str) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut before = Vec::new();
+    loop {
+        for notification in listener.notifications_iter() {
+            let payload = notification.unwrap().payload;
+            if payload == marker {
+                return before;
+            }
+            before.push(payload);
+        }
+        if std::time::Instant::now() >= deadline {
+            panic!("no notification {marker:?} within 60 s; got {before:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}

@@ -8,6 +8,8 @@ use diesel::prelude::*;
 use queue_core::testing::{Journal, RecordingJob};
 use queue_core::{Job, NewJob, Runner, RunnerConfig, Storage};
 
+use queue_diesel::testing::pg_notifications_before;
+
 use crate::fixtures;
 
 fn wait_for(journal: &Journal, n: usize) -> bool {
@@ -66,23 +68,6 @@ fn received(listener: &mut PgConnection) -> Vec<String> {
     listener.notifications_iter().map(|n| n.unwrap().payload).collect()
 }
 
-/// Collects `listener`'s notifications until one with `payload` arrives; returns the ones
-/// before it.
-fn received_before(listener: &mut PgConnection, payload: &str) -> Vec<String> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut before = Vec::new();
-    loop {
-        for got in received(listener) {
-            if got == payload {
-                return before;
-            }
-            before.push(got);
-        }
-        assert!(Instant::now() < deadline, "no notification {payload:?}; got {before:?}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 fn listener(db: &queue_diesel::testing::TestDatabase) -> PgConnection {
     use diesel::connection::SimpleConnection as _;
     let mut listener = db.connect();
@@ -106,13 +91,13 @@ fn an_enqueue_told_not_to_notify_commits_without_a_notification() {
     .execute(&mut conn)
     .unwrap();
     diesel::sql_query("NOTIFY queue_core_jobs, 'marker'").execute(&mut conn).unwrap();
-    assert_eq!(received_before(&mut listener, "marker"), Vec::<String>::new());
+    assert_eq!(pg_notifications_before(&mut listener, "marker"), Vec::<String>::new());
     // The four-argument forms, which earlier versions call, notify.
     diesel::sql_query("SELECT enqueue_background_job('loud', '{}', 0::smallint, false)")
         .execute(&mut conn)
         .unwrap();
     diesel::sql_query("NOTIFY queue_core_jobs, 'second marker'").execute(&mut conn).unwrap();
-    assert_eq!(received_before(&mut listener, "second marker"), vec![String::new()]);
+    assert_eq!(pg_notifications_before(&mut listener, "second marker"), vec![String::new()]);
     let jobs: Vec<Count> = diesel::sql_query(
         "SELECT count(*) AS n FROM background_jobs GROUP BY job_type ORDER BY job_type",
     )
@@ -160,14 +145,18 @@ fn an_enqueue_beside_another_in_flight_is_notified_after_its_commit() {
             }
             assert_eq!(heard, [String::new()], "one notification while the first is held");
             diesel::sql_query("NOTIFY queue_core_jobs, 'marker'").execute(&mut db.connect())?;
-            assert_eq!(received_before(&mut listener, "marker"), Vec::<String>::new());
+            assert_eq!(pg_notifications_before(&mut listener, "marker"), Vec::<String>::new());
             assert!(!first.is_finished(), "the first enqueue waits for the lock");
             Ok(first)
         })
         .map(|first| assert!(first.join().unwrap().is_some()))
         .unwrap();
-    // The first, alone in flight when it started, notifies at its own commit.
-    assert_eq!(received_before(&mut listener, "").len(), 0);
+    // The first, alone in flight when it started, notified in its own statement, at its
+    // commit, which came before the join.
+    diesel::sql_query("NOTIFY queue_core_jobs, 'second marker'")
+        .execute(&mut db.connect())
+        .unwrap();
+    assert_eq!(pg_notifications_before(&mut listener, "second marker"), [String::new()]);
 }
 
 fn wait_until_waiting_on_a_lock(db: &queue_diesel::testing::TestDatabase) {
