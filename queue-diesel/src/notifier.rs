@@ -5,10 +5,10 @@
 //! commit's flush: concurrent notifying transactions commit one at a time, each waiting for
 //! its own flush, where transactions without a notification share their flushes (group
 //! commit). So an enqueue the storage commits itself notifies in its own statement only
-//! when it is the storage's only enqueue in flight, the common case, where that costs
-//! nothing. Otherwise it commits without a notification and leaves one owed to a
-//! background thread, which sends `NOTIFY` in a transaction of its own after that commit,
-//! once for every enqueue committed since its last one.
+//! when it is the storage's only enqueue in flight, the common case, where it holds up no
+//! other enqueue of the storage. Otherwise it commits without a notification and leaves
+//! one owed to a background thread, which sends `NOTIFY` in a transaction of its own after
+//! that commit, once for every enqueue committed since its last one.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
