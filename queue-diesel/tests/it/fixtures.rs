@@ -4,6 +4,13 @@ use queue_diesel::testing::TestDatabase;
 use queue_diesel::{PgConfig, PgStorage, SqliteConfig, SqliteStorage};
 use tempfile::TempDir;
 
+/// The row of a `SELECT count(*) AS n`.
+#[derive(diesel::QueryableByName)]
+pub(crate) struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub(crate) n: i64,
+}
+
 /// A migrated PostgreSQL storage on its own empty database.
 pub(crate) fn pg() -> (PgStorage, TestDatabase) {
     let db = TestDatabase::new();

@@ -10,7 +10,7 @@ use queue_core::{Job, NewJob, Runner, RunnerConfig, Storage};
 
 use queue_diesel::testing::pg_notifications_before;
 
-use crate::fixtures;
+use crate::fixtures::{self, Count};
 
 fn wait_for(journal: &Journal, n: usize) -> bool {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -175,10 +175,4 @@ fn wait_until_waiting_on_a_lock(db: &queue_diesel::testing::TestDatabase) {
         assert!(Instant::now() < deadline, "the first enqueue never waited for the lock");
         std::thread::sleep(Duration::from_millis(5));
     }
-}
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    n: i64,
 }

@@ -9,13 +9,9 @@ use std::time::{Duration, Instant};
 use diesel::RunQueryDsl as _;
 use queue_diesel::testing::{PgServer, TestDatabase, TEST_DATABASE_URL};
 
-const CHILD_MODE: &str = "QUEUE_DIESEL_PG_CHILD_MODE";
+use crate::fixtures::Count;
 
-#[derive(diesel::QueryableByName)]
-struct Count {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    n: i64,
-}
+const CHILD_MODE: &str = "QUEUE_DIESEL_PG_CHILD_MODE";
 
 #[test]
 fn each_test_database_is_empty_and_isolated() {

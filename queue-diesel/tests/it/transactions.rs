@@ -1,12 +1,11 @@
 //! Enqueueing inside the caller's transaction, migrations, and configuration errors.
 
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
 use queue_core::Job;
 use queue_diesel::{enqueue, migrate, PgConfig, PgStorage, SqliteConfig, SqliteStorage};
 use serde::{Deserialize, Serialize};
 
-use crate::fixtures;
+use crate::fixtures::{self, Count};
 
 #[derive(Serialize, Deserialize)]
 struct Touch {
@@ -19,12 +18,6 @@ impl Job for Touch {
     fn run(&self, _: &()) -> anyhow::Result<()> {
         Ok(())
     }
-}
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
 }
 
 /// On `conn`, a request's transaction that writes a row and enqueues a job: rolled back it
