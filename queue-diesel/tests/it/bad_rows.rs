@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use diesel::connection::SimpleConnection as _;
 use diesel::prelude::*;
-use diesel::sql_types::Text;
 use queue_core::testing::{Journal, RecordingJob};
 use queue_core::{Job, Runner, RunnerConfig, Storage};
 
@@ -40,12 +39,6 @@ fn sqlite_data_that_is_not_json_is_kept_as_failure() {
     );
 }
 
-#[derive(QueryableByName)]
-struct PlanLine {
-    #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
-    line: String,
-}
-
 /// Pages a claim statement touched, from `EXPLAIN (ANALYZE, BUFFERS)` of its prepared
 /// form run as a claim runs it (after the claim's settings, with its generic plan), and the
 /// rows it returned. Run twice, in transactions rolled back: the first run of a session
@@ -56,17 +49,8 @@ fn pages_touched(conn: &mut diesel::PgConnection, (sql, args): &(String, String)
     for _ in 0..2 {
         conn.transaction::<(), diesel::result::Error, _>(|conn| {
             conn.batch_execute(queue_diesel::testing::PG_CLAIM_SETTINGS)?;
-            let plan: Vec<PlanLine> = diesel::sql_query(format!(
-                "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE claim({args})"
-            ))
-            .load(conn)?;
-            let json: serde_json::Value = serde_json::from_str(&plan[0].line).unwrap();
-            let top = &json[0]["Plan"];
-            let pages = ["Shared Hit Blocks", "Shared Read Blocks"]
-                .iter()
-                .map(|key| top[key].as_u64().unwrap())
-                .sum();
-            measured = (pages, top["Actual Rows"].as_u64().unwrap());
+            let analyzed = fixtures::explain_analyze(conn, &format!("EXECUTE claim({args})"))?;
+            measured = (analyzed.pages, analyzed.rows);
             Err(diesel::result::Error::RollbackTransaction)
         })
         .unwrap_err();

@@ -11,6 +11,37 @@ pub(crate) struct Count {
     pub(crate) n: i64,
 }
 
+/// What `EXPLAIN (ANALYZE, BUFFERS)` says of a statement it ran: the pages its top node read
+/// (shared buffers hit or read in, those of the functions it called included) and the rows
+/// it returned.
+pub(crate) struct Analyzed {
+    pub(crate) pages: u64,
+    pub(crate) rows: u64,
+}
+
+/// Runs `statement` under `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)` on `conn`.
+pub(crate) fn explain_analyze(
+    conn: &mut diesel::PgConnection,
+    statement: &str,
+) -> diesel::QueryResult<Analyzed> {
+    use diesel::RunQueryDsl as _;
+    #[derive(diesel::QueryableByName)]
+    struct PlanLine {
+        #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+        line: String,
+    }
+    let plan: PlanLine =
+        diesel::sql_query(format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {statement}"))
+            .get_result(conn)?;
+    let json: serde_json::Value = serde_json::from_str(&plan.line).expect("EXPLAIN's JSON");
+    let top = &json[0]["Plan"];
+    let number = |key: &str| top[key].as_u64().unwrap_or_else(|| panic!("no {key} in {top}"));
+    Ok(Analyzed {
+        pages: number("Shared Hit Blocks") + number("Shared Read Blocks"),
+        rows: number("Actual Rows"),
+    })
+}
+
 /// A migrated PostgreSQL storage on its own empty database.
 pub(crate) fn pg() -> (PgStorage, TestDatabase) {
     let db = TestDatabase::new();
