@@ -22,6 +22,10 @@ pub(crate) struct IndexRow {
     pub(crate) tree_ms: Figure,
     pub(crate) commit_ms: Figure,
     pub(crate) push_ms: Figure,
+    /// Fetch, tree and commit of each edit together: the part of an edit the worker's own
+    /// clone does, without the push (whose time is mostly the remote's `receive-pack`
+    /// checking the new commit's connectivity against every object its branch reaches).
+    pub(crate) own_ms: Figure,
 }
 
 #[derive(Debug, Serialize)]
@@ -29,6 +33,8 @@ pub(crate) struct IndexResult {
     pub(crate) rows: Vec<IndexRow>,
     /// ms per edit at the largest index / at the smallest. Goal: ≤ 1.5.
     pub(crate) ratio: f64,
+    /// The same ratio of [`IndexRow::own_ms`], the edit without its push.
+    pub(crate) own_ratio: f64,
 }
 
 /// A deterministic generator, so every run builds the same index.
@@ -140,8 +146,8 @@ fn measure(size: usize, edits: usize) -> Result<IndexRow> {
         }
         sizes
     };
-    let (mut total, mut fetch, mut tree, mut commit, mut push) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut total, mut fetch, mut tree, mut commit, mut push, mut own) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut dir_files = 0usize;
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     for rep in 0..edits {
@@ -158,6 +164,7 @@ fn measure(size: usize, edits: usize) -> Result<IndexRow> {
         tree.push(ms(t.tree));
         commit.push(ms(t.commit));
         push.push(ms(t.push));
+        own.push(ms(t.fetch + t.tree + t.commit));
     }
     Ok(IndexRow {
         crates: size,
@@ -167,6 +174,7 @@ fn measure(size: usize, edits: usize) -> Result<IndexRow> {
         tree_ms: figure(tree),
         commit_ms: figure(commit),
         push_ms: figure(push),
+        own_ms: figure(own),
     })
 }
 
@@ -185,9 +193,11 @@ pub(crate) fn index_edit_vs_size(sizes: &[usize], edits: usize) -> Result<IndexR
         );
         rows.push(row);
     }
-    let ratio = match (rows.first(), rows.last()) {
-        (Some(first), Some(last)) => last.ms_per_edit.median / first.ms_per_edit.median,
+    let ratio_of = |f: fn(&IndexRow) -> &Figure| match (rows.first(), rows.last()) {
+        (Some(first), Some(last)) => f(last).median / f(first).median,
         _ => f64::NAN,
     };
-    Ok(IndexResult { rows, ratio })
+    let ratio = ratio_of(|r| &r.ms_per_edit);
+    let own_ratio = ratio_of(|r| &r.own_ms);
+    Ok(IndexResult { rows, ratio, own_ratio })
 }

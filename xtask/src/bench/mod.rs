@@ -74,9 +74,11 @@ fn figure(mut values: Vec<f64>) -> Figure {
 
 struct Plan {
     reps: usize,
-    /// Repetitions of the drains at one job per transaction, the figures most exposed to
-    /// the noise of the disk's flushes.
-    single_reps: usize,
+    /// Repetitions of each PostgreSQL drain (the library, the raw loop and pgbench in
+    /// turn): more than the other sections', since their ratios to pgbench are the goals
+    /// that the machine's noise moves most (the disk's flushes at one job per transaction,
+    /// a client and a server that take turns at one worker).
+    drain_reps: usize,
     /// Jobs of a batched drain: enough for a run of about a second, so that neither the
     /// start of the runner or of pgbench nor the machine's noise decides the ratio.
     drain_jobs: u64,
@@ -107,7 +109,7 @@ impl Plan {
         if quick {
             Plan {
                 reps: 3,
-                single_reps: 3,
+                drain_reps: 3,
                 drain_jobs: 1_000,
                 single_drain_jobs: 400,
                 workers: vec![1, 2, 4, 8],
@@ -128,7 +130,7 @@ impl Plan {
         } else {
             Plan {
                 reps: 3,
-                single_reps: 5,
+                drain_reps: 5,
                 drain_jobs: 100_000,
                 single_drain_jobs: 4_000,
                 workers: vec![1, 2, 4, 8],
@@ -219,8 +221,30 @@ pub(crate) struct LatencyRow {
     pub(crate) p50_ms: f64,
     pub(crate) p99_ms: f64,
     pub(crate) max_ms: f64,
+    /// Where the time went, for the library's rows: the enqueue's own call (its statement
+    /// and commit) and what came after it returned (the wake-up, the claim), each counted
+    /// per job. `None` for the floor, which has no wake-up.
+    pub(crate) split: Option<LatencySplit>,
     #[serde(skip)]
     pub(crate) samples_ms: Vec<f64>,
+}
+
+/// A latency row's two parts, p50 and p99 of each, in ms.
+#[derive(Debug, Serialize)]
+pub(crate) struct LatencySplit {
+    pub(crate) enqueue_p50_ms: f64,
+    pub(crate) enqueue_p99_ms: f64,
+    pub(crate) after_enqueue_p50_ms: f64,
+    pub(crate) after_enqueue_p99_ms: f64,
+}
+
+/// Enqueue-to-start samples of one latency run, each job's time split where its enqueue
+/// returned.
+#[derive(Debug, Default)]
+struct LatencySamples {
+    total_ms: Vec<f64>,
+    enqueue_ms: Vec<f64>,
+    after_enqueue_ms: Vec<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -230,7 +254,8 @@ pub(crate) struct DepthResult {
     pub(crate) rows: Vec<(u64, Figure)>,
     /// µs per claim at the largest depth / at the smallest. Goal: ≤ 1.3.
     pub(crate) ratio: f64,
-    /// The smallest depth again, behind jobs that wait for a retry or are exhausted.
+    /// The smallest depth again, behind jobs that wait for a retry or are exhausted, each
+    /// beside the clean queue measured just before it.
     pub(crate) backlog: Vec<BacklogRow>,
 }
 
@@ -240,7 +265,10 @@ pub(crate) struct BacklogRow {
     pub(crate) runnable: u64,
     pub(crate) waiting: u64,
     pub(crate) us_per_claim: Figure,
-    /// µs per claim / the clean queue's. Goal: ≤ 1.3.
+    /// The clean queue of the same runnable jobs, measured just before this case, so that
+    /// the machine's drift over the section weighs on neither side.
+    pub(crate) clean_us_per_claim: Figure,
+    /// µs per claim / the clean queue's measured just before. Goal: ≤ 1.3.
     pub(crate) ratio: f64,
 }
 
@@ -358,8 +386,7 @@ fn queue_drain(server: &PgServer, plan: &Plan) -> Result<Vec<DrainRow>> {
     ] {
         for &workers in &plan.workers {
             let (mut library, mut baseline, mut bench) = (Vec::new(), Vec::new(), Vec::new());
-            let reps = if batch == 1 { plan.single_reps } else { plan.reps };
-            for rep in 0..reps {
+            for rep in 0..plan.drain_reps {
                 // Every other repetition runs the three in the reverse order, so a drift
                 // of the machine over a repetition (the disk's flushes, a checkpoint)
                 // weighs on each alike.
@@ -372,10 +399,7 @@ fn queue_drain(server: &PgServer, plan: &Plan) -> Result<Vec<DrainRow>> {
                     match side {
                         0 => library.push(drain_with_library(&storage, workers, jobs, batch > 1)?),
                         1 => baseline.push(raw::drain_pg(&url, workers, batch, jobs)?),
-                        _ => {
-                            bench.push(raw::pgbench(&url, workload, workers, jobs)?);
-                            anyhow::ensure!(count_pg(&url)? == 0, "pgbench left jobs behind");
-                        }
+                        _ => bench.push(raw::pgbench(&url, workload, workers, jobs)?),
                     }
                 }
             }
@@ -536,13 +560,14 @@ fn enqueue(server: &PgServer, plan: &Plan) -> Result<Vec<EnqueueRow>> {
 }
 
 /// Enqueues `jobs` jobs one at a time through `enqueuer`, each after the previous one
-/// started, with idle workers over `storage`; returns enqueue-to-start times in ms.
+/// started, with idle workers over `storage`; returns enqueue-to-start times in ms, and
+/// the part of each before and after the enqueue call returned.
 fn measure_latency<S: Storage, E: Storage>(
     storage: Arc<S>,
     enqueuer: &E,
     config: RunnerConfig,
     jobs: usize,
-) -> Result<Vec<f64>> {
+) -> Result<LatencySamples> {
     let (tx, rx) = mpsc::channel::<Instant>();
     let tx = std::sync::Mutex::new(tx);
     let runner = Runner::new(storage, config)
@@ -557,12 +582,18 @@ fn measure_latency<S: Storage, E: Storage>(
         })
         .start()?;
     std::thread::sleep(Duration::from_millis(300));
-    let mut samples = Vec::with_capacity(jobs);
+    let mut samples = LatencySamples::default();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     for n in 0..jobs {
         let enqueued = Instant::now();
         enqueuer.enqueue(&NewJob::from_job(&Noop { n: n as u64 })?)?;
+        let returned = Instant::now();
         let started = rx.recv_timeout(Duration::from_secs(30)).context("a job never started")?;
-        samples.push(started.saturating_duration_since(enqueued).as_secs_f64() * 1000.0);
+        samples.total_ms.push(ms(started.saturating_duration_since(enqueued)));
+        samples.enqueue_ms.push(ms(returned.saturating_duration_since(enqueued)));
+        // A job can start before its enqueue call returns (the commit is sent, the
+        // call's return is not yet scheduled): that part is then zero.
+        samples.after_enqueue_ms.push(ms(started.saturating_duration_since(returned)));
         // Let the worker finish and go idle again before the next job.
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -582,9 +613,21 @@ fn latency_row(
     backend: &'static str,
     wake_up: &'static str,
     poll: Duration,
-    mut samples: Vec<f64>,
+    samples: LatencySamples,
 ) -> LatencyRow {
-    samples.sort_by(|a, b| a.total_cmp(b));
+    let sorted = |mut v: Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v
+    };
+    let enqueue = sorted(samples.enqueue_ms);
+    let after = sorted(samples.after_enqueue_ms);
+    let split = (!enqueue.is_empty()).then(|| LatencySplit {
+        enqueue_p50_ms: percentile(&enqueue, 50.0),
+        enqueue_p99_ms: percentile(&enqueue, 99.0),
+        after_enqueue_p50_ms: percentile(&after, 50.0),
+        after_enqueue_p99_ms: percentile(&after, 99.0),
+    });
+    let samples = sorted(samples.total_ms);
     let row = LatencyRow {
         backend,
         wake_up,
@@ -593,13 +636,28 @@ fn latency_row(
         p50_ms: percentile(&samples, 50.0),
         p99_ms: percentile(&samples, 99.0),
         max_ms: samples.last().copied().unwrap_or(f64::NAN),
+        split,
         samples_ms: samples,
     };
     eprintln!(
-        "latency {backend} {wake_up}: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        row.p50_ms, row.p99_ms, row.max_ms
+        "latency {backend} {wake_up}: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms{}",
+        row.p50_ms,
+        row.p99_ms,
+        row.max_ms,
+        row.split.as_ref().map(split_text).unwrap_or_default()
     );
     row
+}
+
+/// How a library latency row splits, as printed after its figures.
+fn split_text(split: &LatencySplit) -> String {
+    format!(
+        " (the enqueue call p50 {:.2} / p99 {:.2} ms; after it returned, wake-up and claim p50 {:.2} / p99 {:.2} ms)",
+        split.enqueue_p50_ms,
+        split.enqueue_p99_ms,
+        split.after_enqueue_p50_ms,
+        split.after_enqueue_p99_ms
+    )
 }
 
 fn latency(server: &PgServer, plan: &Plan) -> Result<Vec<LatencyRow>> {
@@ -619,7 +677,7 @@ fn latency(server: &PgServer, plan: &Plan) -> Result<Vec<LatencyRow>> {
         "pgbench",
         "paced insert, no wake-up (the floor)",
         Duration::ZERO,
-        floor,
+        LatencySamples { total_ms: floor, ..LatencySamples::default() },
     ));
     let polling = RunnerConfig { use_notifications: false, ..RunnerConfig::default() };
     let polled = measure_latency(Arc::clone(&pg), &enqueuer, polling.clone(), plan.latency_poll)?;
@@ -692,13 +750,17 @@ fn load_backlog(
 /// Claim cost by table state. The database commits without waiting for the flush
 /// (`synchronous_commit = off`, set before the storage connects): the flush costs the same
 /// in every state, and with it in the figure the disk's noise would swamp the claim's cost,
-/// which is what these rows compare.
+/// which is what these rows compare. Autovacuum is off for the job table: a vacuum or an
+/// analysis that a load sets off would run beside the claims measured after it, and an
+/// analysis would end a stale-statistics case's premise partway through its measurement.
 fn claim_vs_depth(server: &PgServer, plan: &Plan) -> Result<DepthResult> {
     let (url, name) = server.create_database()?;
     diesel::sql_query(format!("ALTER DATABASE \"{name}\" SET synchronous_commit = off"))
         .execute(&mut PgConnection::establish(&url)?)?;
     let storage = PgStorage::connect(PgConfig { pool_size: 4, ..PgConfig::new(url.clone()) })?;
     storage.migrate()?;
+    diesel::sql_query("ALTER TABLE background_jobs SET (autovacuum_enabled = false)")
+        .execute(&mut PgConnection::establish(&url)?)?;
     let mut rows = Vec::new();
     for &depth in &plan.depths {
         load_pg(&url, depth)?;
@@ -711,7 +773,6 @@ fn claim_vs_depth(server: &PgServer, plan: &Plan) -> Result<DepthResult> {
         _ => f64::NAN,
     };
     let runnable = plan.depths[0];
-    let clean = rows[0].1.median;
     let mut backlog = Vec::new();
     for (case, priority, stale) in [
         ("100,000 waiting for a retry, same priority", Some(0), false),
@@ -720,14 +781,23 @@ fn claim_vs_depth(server: &PgServer, plan: &Plan) -> Result<DepthResult> {
         ("100,000 waiting, same priority, stale statistics", Some(0), true),
         ("100,000 waiting, higher priority, stale statistics", Some(5), true),
     ] {
+        load_pg(&url, runnable)?;
+        let clean = claim_cost(&storage, plan)?;
         load_backlog(&url, runnable, 100_000, priority, stale)?;
         let cost = claim_cost(&storage, plan)?;
-        let ratio = cost.median / clean;
+        let ratio = cost.median / clean.median;
         eprintln!(
-            "claim_vs_depth {runnable} runnable behind {case}: {:.0} µs per claim ({ratio:.2}x)",
-            cost.median
+            "claim_vs_depth {runnable} runnable behind {case}: {:.0} µs per claim, clean {:.0} ({ratio:.2}x)",
+            cost.median, clean.median
         );
-        backlog.push(BacklogRow { case, runnable, waiting: 100_000, us_per_claim: cost, ratio });
+        backlog.push(BacklogRow {
+            case,
+            runnable,
+            waiting: 100_000,
+            us_per_claim: cost,
+            clean_us_per_claim: clean,
+            ratio,
+        });
     }
     Ok(DepthResult { claims_per_depth: plan.claims, rows, ratio, backlog })
 }
@@ -898,8 +968,12 @@ fn print_table(results: &Results) {
             "latency",
             format!("{} {}", l.backend, l.wake_up),
             format!(
-                "p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} jobs)",
-                l.p50_ms, l.p99_ms, l.max_ms, l.jobs
+                "p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} jobs){}",
+                l.p50_ms,
+                l.p99_ms,
+                l.max_ms,
+                l.jobs,
+                l.split.as_ref().map(split_text).unwrap_or_default()
             ),
         );
     }
@@ -921,7 +995,10 @@ fn print_table(results: &Results) {
         note(
             "claim_vs_depth",
             "  ratio to the clean queue".into(),
-            format!("{:.2} (goal ≤ 1.3)", b.ratio),
+            format!(
+                "{:.2} (goal ≤ 1.3; clean queue just before: {:.1} µs)",
+                b.ratio, b.clean_us_per_claim.median
+            ),
         );
     }
     for r in &results.index_edit_vs_size.rows {
@@ -939,6 +1016,11 @@ fn print_table(results: &Results) {
         "index_edit_vs_size",
         "ratio largest / smallest".into(),
         format!("{:.2} (goal ≤ 1.5)", results.index_edit_vs_size.ratio),
+    );
+    note(
+        "index_edit_vs_size",
+        "  without the push (fetch, tree and commit of each edit)".into(),
+        format!("{:.2}", results.index_edit_vs_size.own_ratio),
     );
     let b = &results.burst;
     row("burst", format!("{} publishes", b.publishes), &b.seconds, "s");
