@@ -225,8 +225,18 @@ pub(crate) struct LatencyRow {
     /// and commit) and what came after it returned (the wake-up, the claim), each counted
     /// per job. `None` for the floor, which has no wake-up.
     pub(crate) split: Option<LatencySplit>,
+    /// p50 and p99 of each repetition, for the rows measured more than once (the figures
+    /// above pool every repetition's jobs).
+    pub(crate) runs: Option<LatencyRuns>,
     #[serde(skip)]
     pub(crate) samples_ms: Vec<f64>,
+}
+
+/// The p50 and the p99 of each repetition of a latency row, in ms.
+#[derive(Debug, Serialize)]
+pub(crate) struct LatencyRuns {
+    pub(crate) p50_ms: Figure,
+    pub(crate) p99_ms: Figure,
 }
 
 /// A latency row's two parts, p50 and p99 of each, in ms.
@@ -245,6 +255,20 @@ struct LatencySamples {
     total_ms: Vec<f64>,
     enqueue_ms: Vec<f64>,
     after_enqueue_ms: Vec<f64>,
+    /// p50 and p99 of each repetition pooled here, when there were several.
+    runs: Vec<(f64, f64)>,
+}
+
+impl LatencySamples {
+    /// Adds the jobs of one more repetition, and its p50 and p99.
+    fn pool(&mut self, run: LatencySamples) {
+        let mut total = run.total_ms.clone();
+        total.sort_by(|a, b| a.total_cmp(b));
+        self.runs.push((percentile(&total, 50.0), percentile(&total, 99.0)));
+        self.total_ms.extend(run.total_ms);
+        self.enqueue_ms.extend(run.enqueue_ms);
+        self.after_enqueue_ms.extend(run.after_enqueue_ms);
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -627,6 +651,10 @@ fn latency_row(
         after_enqueue_p50_ms: percentile(&after, 50.0),
         after_enqueue_p99_ms: percentile(&after, 99.0),
     });
+    let runs = (samples.runs.len() > 1).then(|| LatencyRuns {
+        p50_ms: figure(samples.runs.iter().map(|run| run.0).collect()),
+        p99_ms: figure(samples.runs.iter().map(|run| run.1).collect()),
+    });
     let samples = sorted(samples.total_ms);
     let row = LatencyRow {
         backend,
@@ -637,6 +665,7 @@ fn latency_row(
         p99_ms: percentile(&samples, 99.0),
         max_ms: samples.last().copied().unwrap_or(f64::NAN),
         split,
+        runs,
         samples_ms: samples,
     };
     eprintln!(
@@ -666,18 +695,31 @@ fn latency(server: &PgServer, plan: &Plan) -> Result<Vec<LatencyRow>> {
     let (pg, url) = pg_storage(server, 6)?;
     let pg = Arc::new(pg);
     let enqueuer = PgStorage::connect(PgConfig::new(url.clone()))?;
-    let listen =
-        measure_latency(Arc::clone(&pg), &enqueuer, RunnerConfig::default(), plan.latency_listen)?;
+    // The library and its floor take turns, `plan.reps` times each, so that a drift of the
+    // machine weighs on both alike; each repetition's p50 and p99 are kept beside the
+    // pooled figures.
+    let mut listen = LatencySamples::default();
+    let mut floor = LatencySamples::default();
+    for _ in 0..plan.reps {
+        listen.pool(measure_latency(
+            Arc::clone(&pg),
+            &enqueuer,
+            RunnerConfig::default(),
+            plan.latency_listen,
+        )?);
+        // The floor under it: one insert and its commit, coming alone after an idle gap,
+        // about as often as the jobs above (each took a wake-up, about a millisecond, and a
+        // 2 ms gap).
+        let inserts = raw::pgbench_paced_inserts(&url, 300, plan.latency_listen)?;
+        load_pg(&url, 0)?;
+        floor.pool(LatencySamples { total_ms: inserts, ..LatencySamples::default() });
+    }
     rows.push(latency_row("postgres", "listen/notify", poll, listen));
-    // The floor under it: one insert and its commit, coming alone after an idle gap, about
-    // as often as the jobs above (each took a wake-up, about a millisecond, and a 2 ms gap).
-    let floor = raw::pgbench_paced_inserts(&url, 300, plan.latency_listen)?;
-    load_pg(&url, 0)?;
     rows.push(latency_row(
         "pgbench",
         "paced insert, no wake-up (the floor)",
         Duration::ZERO,
-        LatencySamples { total_ms: floor, ..LatencySamples::default() },
+        floor,
     ));
     let polling = RunnerConfig { use_notifications: false, ..RunnerConfig::default() };
     let polled = measure_latency(Arc::clone(&pg), &enqueuer, polling.clone(), plan.latency_poll)?;
@@ -976,6 +1018,14 @@ fn print_table(results: &Results) {
                 l.split.as_ref().map(split_text).unwrap_or_default()
             ),
         );
+        if let Some(runs) = &l.runs {
+            let goal = if l.split.is_some() { " (goal p50 ≤ 1.0, p99 ≤ 3)" } else { "" };
+            let text = |f: &Figure| {
+                format!("median {:.2} ms, min {:.2}, max {:.2}", f.median, f.min, f.max)
+            };
+            note("latency", "  p50 of each run".into(), format!("{}{goal}", text(&runs.p50_ms)));
+            note("latency", "  p99 of each run".into(), text(&runs.p99_ms));
+        }
     }
     for (depth, f) in &results.claim_vs_depth.rows {
         row("claim_vs_depth", format!("{depth} runnable"), f, "µs");
