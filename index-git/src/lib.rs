@@ -15,7 +15,7 @@ pub use line::{
 pub use name::{CrateName, NameError, MAX_NAME_LEN};
 pub use repo::{
     commit_message, create_index, Applied, Credentials, IndexConfig, IndexRepo, Prepared,
-    RepoConfig, RepoError, Timings,
+    RepoConfig, RepoError, Timings, LOST_RACE_ATTEMPTS,
 };
 
 #[cfg(test)]

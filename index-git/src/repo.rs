@@ -747,16 +747,40 @@ impl IndexRepo {
     }
 
     /// [`IndexRepo::apply`] with the caller's commit message.
+    ///
+    /// A push that lost a race (the remote's branch moved after this clone fetched it) is
+    /// redone at once on the winner's head, up to [`LOST_RACE_ATTEMPTS`] times in all: the
+    /// edits are rebuilt from the new head, so one that the winner already made leaves
+    /// nothing to push. A rejection while the branch did not move (a hook or a permission
+    /// refused it) is returned as it is, after one push.
     pub fn apply_with_message(&self, edits: &[Edit], message: &str) -> Result<Applied, RepoError> {
-        match self.prepare_with_message(edits, message)? {
-            None => Ok(Applied::Unchanged),
-            Some(prepared) => {
-                let commit = self.push(&prepared)?;
-                Ok(Applied::Pushed { commit, message: prepared.message })
+        let mut attempt = 1;
+        loop {
+            let Some(prepared) = self.prepare_with_message(edits, message)? else {
+                return Ok(Applied::Unchanged);
+            };
+            match self.push(&prepared) {
+                Ok(commit) => return Ok(Applied::Pushed { commit, message: prepared.message }),
+                Err(err @ RepoError::PushRejected { .. }) if attempt < LOST_RACE_ATTEMPTS => {
+                    let base = self
+                        .repo
+                        .find_commit(prepared.commit)
+                        .ok()
+                        .and_then(|commit| commit.parent_id(0).ok());
+                    if self.fetch()? == base {
+                        return Err(err);
+                    }
+                    attempt += 1;
+                }
+                Err(err) => return Err(err),
             }
         }
     }
 }
+
+/// How many times [`IndexRepo::apply`] pushes when other writers keep winning the race to
+/// the remote, before it returns [`RepoError::PushRejected`].
+pub const LOST_RACE_ATTEMPTS: u32 = 5;
 
 /// Whether `url` names a repository on this machine (`file://` or a path).
 fn is_local(url: &str) -> bool {

@@ -102,6 +102,33 @@ impl UpstreamIndex {
         }
     }
 
+    /// Installs a `pre-receive` hook that holds the first push it sees until
+    /// [`PushGate::release`] and lets every later push through, so that a test can make a
+    /// writer lose the race to the remote at a point of its choosing.
+    pub fn hold_first_push(&self) -> PushGate {
+        let gate = self.dir.path().join("push-gate");
+        std::fs::create_dir_all(&gate).expect("creating the push gate");
+        let hook = self.path().join("hooks").join("pre-receive");
+        std::fs::create_dir_all(hook.parent().expect("hooks dir")).expect("creating hooks dir");
+        let (first, started, release) =
+            (gate.join("first"), gate.join("started"), gate.join("release"));
+        std::fs::write(
+            &hook,
+            format!(
+                "#!/bin/sh\nif mkdir '{}' 2>/dev/null; then\n  touch '{}'\n  \
+                 while [ ! -e '{}' ]; do sleep 0.02; done\nfi\nexit 0\n",
+                first.display(),
+                started.display(),
+                release.display()
+            ),
+        )
+        .expect("writing the hook");
+        let mut perms = std::fs::metadata(&hook).expect("hook metadata").permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&hook, perms).expect("making the hook executable");
+        PushGate { started, release }
+    }
+
     /// Serves the repository with `git daemon` (push enabled, hooks run) on a loopback port
     /// until this value is dropped, and returns its `git://` URL.
     ///
@@ -156,5 +183,32 @@ impl Drop for UpstreamIndex {
             let _ = daemon.kill();
             let _ = daemon.wait();
         }
+    }
+}
+
+/// The first push held by [`UpstreamIndex::hold_first_push`].
+#[derive(Debug)]
+pub struct PushGate {
+    started: PathBuf,
+    release: PathBuf,
+}
+
+impl PushGate {
+    /// Waits until the held push reached the remote's hook.
+    ///
+    /// # Panics
+    ///
+    /// When no push arrives within 60 seconds.
+    pub fn wait_started(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.started.exists() {
+            assert!(Instant::now() < deadline, "no push reached the remote's hook");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Lets the held push go on.
+    pub fn release(&self) {
+        std::fs::write(&self.release, "").expect("releasing the held push");
     }
 }

@@ -76,6 +76,63 @@ fn a_lost_race_over_git_daemon_is_rejected_and_retried() {
     race_is_rejected_then_retried(&upstream, &url);
 }
 
+/// `apply` redoes a push that lost the race: the held writer's push reaches the remote
+/// first, another writer's lands while it waits, and the held one is rejected, fetches the
+/// winner's head and pushes again on top of it.
+fn a_lost_race_is_redone_by_apply(upstream: &UpstreamIndex, url: &str) {
+    let held = IndexRepo::open_or_clone(RepoConfig::new(url, upstream.clone_dir("held"))).unwrap();
+    let winner =
+        IndexRepo::open_or_clone(RepoConfig::new(url, upstream.clone_dir("winner"))).unwrap();
+    let commits = upstream.commit_count();
+    let gate = upstream.hold_first_push();
+    std::thread::scope(|scope| {
+        let held = scope.spawn(move || held.apply(&[Edit::Put(line("held", "1.0.0"))]));
+        gate.wait_started();
+        let won = winner.apply(&[Edit::Put(line("winner", "1.0.0"))]).unwrap();
+        assert!(matches!(won, Applied::Pushed { .. }), "{won:?}");
+        gate.release();
+        let applied = held.join().unwrap().unwrap();
+        assert!(matches!(applied, Applied::Pushed { .. }), "{applied:?}");
+    });
+    assert_eq!(upstream.commit_count(), commits + 2, "one commit from each writer");
+    parse_independently(&upstream.read_file("wi/nn/winner").unwrap());
+    parse_independently(&upstream.read_file("he/ld/held").unwrap());
+}
+
+#[test]
+fn a_lost_race_over_file_url_is_redone_by_apply() {
+    let upstream = UpstreamIndex::new();
+    a_lost_race_is_redone_by_apply(&upstream, &upstream.url());
+}
+
+#[test]
+fn a_lost_race_over_git_daemon_is_redone_by_apply() {
+    let mut upstream = UpstreamIndex::new();
+    let url = upstream.serve();
+    a_lost_race_is_redone_by_apply(&upstream, &url);
+}
+
+/// When the same edit won the race, the redo finds nothing left to push.
+#[test]
+fn a_race_lost_to_the_same_edit_ends_unchanged() {
+    let upstream = UpstreamIndex::new();
+    let url = upstream.url();
+    let held = IndexRepo::open_or_clone(RepoConfig::new(&url, upstream.clone_dir("held"))).unwrap();
+    let winner =
+        IndexRepo::open_or_clone(RepoConfig::new(&url, upstream.clone_dir("winner"))).unwrap();
+    let commits = upstream.commit_count();
+    let gate = upstream.hold_first_push();
+    let edit = &[Edit::Put(line("same", "1.0.0"))];
+    std::thread::scope(|scope| {
+        let held = scope.spawn(move || held.apply(edit));
+        gate.wait_started();
+        assert!(matches!(winner.apply(edit).unwrap(), Applied::Pushed { .. }));
+        gate.release();
+        assert_eq!(held.join().unwrap().unwrap(), Applied::Unchanged);
+    });
+    assert_eq!(upstream.commit_count(), commits + 1, "the edit landed once");
+}
+
 /// Writers with their own clones push at once, each retrying when it loses: in the end the
 /// remote holds every change.
 #[test]
