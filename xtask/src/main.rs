@@ -5,8 +5,9 @@
 //! * `cargo xtask chaos [--kills N] [--backend sqlite|postgres|both] [--seed S]` kills,
 //!   pauses and cuts off real worker processes while crates are published, then checks
 //!   that nothing was lost.
-//! * `cargo xtask bench [--quick]` measures the queue and the index writer against their
-//!   limits, and writes `target/bench/results.json` and charts.
+//! * `cargo xtask bench [--quick] [--graphile]` measures the queue and the index writer
+//!   against their limits, and writes `target/bench/results.json` and charts; with
+//!   `--graphile`, graphile-worker drains the same jobs on the same server.
 //!
 //! The repository root is found from `CARGO_MANIFEST_DIR`, so the command works from any
 //! directory inside the workspace.
@@ -30,7 +31,10 @@ commands:
                   a short run of every fuzz target, a short chaos run
   fuzz [--seconds N] [TARGET]
                   fuzz every target (or TARGET) for N seconds each (default 60)
-  bench [--quick] measure throughput, latency and costs; writes target/bench/
+  bench [--quick] [--graphile]
+                  measure throughput, latency and costs; writes target/bench/;
+                  --quick: fewer and smaller runs; --graphile: also drain the same jobs
+                  with graphile-worker (installs it with npm from xtask/graphile)
   chaos [--kills N] [--backend sqlite|postgres|both] [--seed S]
                   SIGKILL/SIGSTOP real workers, refuse pushes and end database sessions
                   N times (default 100, both backends) while crates are published, then
@@ -42,9 +46,13 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") if args.len() == 1 => ci::run(&project_root()),
         Some("fuzz") => fuzz::command(&project_root(), &args[1..]),
-        Some("bench") if args.len() == 1 || (args.len() == 2 && args[1] == "--quick") => {
-            bench_command(&project_root(), args.len() == 2)
-        }
+        Some("bench") => match BenchOptions::parse(&args[1..]) {
+            Some(options) => bench_command(&project_root(), options),
+            None => {
+                eprint!("error: unknown arguments `{}`\n\n{USAGE}", args.join(" "));
+                return ExitCode::from(2);
+            }
+        },
         Some("chaos") => chaos_command(&project_root(), &args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
@@ -69,12 +77,39 @@ fn main() -> ExitCode {
     }
 }
 
+/// What `cargo xtask bench` was asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct BenchOptions {
+    /// Fewer and smaller runs.
+    quick: bool,
+    /// Also drain the same jobs with graphile-worker.
+    graphile: bool,
+}
+
+impl BenchOptions {
+    /// `None` for an argument other than `--quick` and `--graphile`, or one given twice.
+    fn parse(args: &[String]) -> Option<BenchOptions> {
+        let mut options = BenchOptions::default();
+        for arg in args {
+            let flag = match arg.as_str() {
+                "--quick" => &mut options.quick,
+                "--graphile" => &mut options.graphile,
+                _ => return None,
+            };
+            if std::mem::replace(flag, true) {
+                return None;
+            }
+        }
+        Some(options)
+    }
+}
+
 /// Runs the benchmark: in this process when built with the `bench` feature, otherwise by
 /// building this crate in release mode with it.
-fn bench_command(root: &Path, quick: bool) -> anyhow::Result<()> {
+fn bench_command(root: &Path, options: BenchOptions) -> anyhow::Result<()> {
     #[cfg(feature = "bench")]
     {
-        bench::run(root, quick)
+        bench::run(root, options.quick, options.graphile)
     }
     #[cfg(not(feature = "bench"))]
     {
@@ -90,8 +125,11 @@ fn bench_command(root: &Path, quick: bool) -> anyhow::Result<()> {
             "--",
             "bench",
         ]);
-        if quick {
+        if options.quick {
             cmd.arg("--quick");
+        }
+        if options.graphile {
+            cmd.arg("--graphile");
         }
         let status = cmd.status()?;
         anyhow::ensure!(status.success(), "the benchmark failed: {status}");

@@ -83,3 +83,19 @@ fn readme_test_command_is_what_ci_runs() {
     assert_eq!(readme, "cargo xtask ci");
     assert_eq!(ci, readme, ".ci/run and README.md's test command disagree");
 }
+
+#[test]
+fn bench_takes_each_flag_once_and_nothing_else() {
+    use crate::BenchOptions;
+    let parse = |args: &[&str]| {
+        BenchOptions::parse(&args.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>())
+    };
+    assert_eq!(parse(&[]), Some(BenchOptions { quick: false, graphile: false }));
+    assert_eq!(parse(&["--quick"]), Some(BenchOptions { quick: true, graphile: false }));
+    assert_eq!(
+        parse(&["--graphile", "--quick"]),
+        Some(BenchOptions { quick: true, graphile: true })
+    );
+    assert_eq!(parse(&["--quick", "--quick"]), None);
+    assert_eq!(parse(&["--fast"]), None);
+}

@@ -6,6 +6,7 @@
 //! repetitions, with min and max.
 
 mod charts;
+mod graphile;
 mod http;
 mod index;
 mod raw;
@@ -157,6 +158,8 @@ impl Plan {
 pub(crate) struct Results {
     pub(crate) quick: bool,
     pub(crate) queue_drain: Vec<DrainRow>,
+    /// graphile-worker draining the batched drain's jobs (`--graphile`).
+    pub(crate) graphile: Option<graphile::GraphileResult>,
     pub(crate) enqueue: Vec<EnqueueRow>,
     pub(crate) latency: Vec<LatencyRow>,
     pub(crate) claim_vs_depth: DepthResult,
@@ -306,15 +309,22 @@ pub(crate) struct BurstResult {
     pub(crate) pushes: Figure,
 }
 
-/// Runs every measurement and writes the results.
-pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
+/// Runs every measurement and writes the results; with `graphile`, graphile-worker drains
+/// the batched drain's jobs too.
+pub(crate) fn run(root: &Path, quick: bool, graphile: bool) -> Result<()> {
     let plan = Plan::new(quick);
     let out = root.join("target/bench");
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     eprintln!("starting a throwaway PostgreSQL with default durability");
-    let server = PgServer::start(&ServerConfig { durable: true, max_connections: 100 })?;
+    // graphile-worker's processes take 25 connections each, up to 8 of them.
+    let server = PgServer::start(&ServerConfig { durable: true, max_connections: 250 })?;
     let started = Instant::now();
     let queue_drain = queue_drain(&server, &plan)?;
+    let graphile = if graphile {
+        Some(graphile::graphile_drain(root, &server, &plan.workers, plan.drain_jobs, plan.reps)?)
+    } else {
+        None
+    };
     let enqueue = enqueue(&server, &plan)?;
     let latency = latency(&server, &plan)?;
     let claim_vs_depth = claim_vs_depth(&server, &plan)?;
@@ -329,6 +339,7 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<()> {
         publish_http,
         quick,
         queue_drain,
+        graphile,
         enqueue,
         latency,
         claim_vs_depth,
@@ -987,6 +998,46 @@ fn print_table(results: &Results) {
                 "j/s",
             );
         }
+    }
+    if let Some(g) = &results.graphile {
+        // The batched drain's best against graphile-worker's best, each at the number of
+        // workers (processes) that suits it.
+        let best = |values: &mut dyn Iterator<Item = f64>| values.fold(f64::NAN, f64::max);
+        let library = best(
+            &mut results
+                .queue_drain
+                .iter()
+                .filter(|d| d.backend == "postgres" && d.mode == "batched")
+                .map(|d| d.jobs_per_sec.median),
+        );
+        for r in &g.rows {
+            let same_count = results
+                .queue_drain
+                .iter()
+                .find(|d| {
+                    d.backend == "postgres" && d.mode == "batched" && d.workers == r.processes
+                })
+                .map(|d| {
+                    format!(
+                        ", batched drain at {} workers / this {:.2}",
+                        r.processes,
+                        d.jobs_per_sec.median / r.jobs_per_sec.median
+                    )
+                })
+                .unwrap_or_default();
+            row(
+                "graphile_drain",
+                format!("{} processes{same_count}", r.processes),
+                &r.jobs_per_sec,
+                "j/s",
+            );
+        }
+        let graphile = best(&mut g.rows.iter().map(|r| r.jobs_per_sec.median));
+        note(
+            "graphile_drain",
+            format!("batched drain's best / graphile-worker {}'s best", g.version),
+            format!("{:.2} (goal ≥ 2)", library / graphile),
+        );
     }
     for e in &results.enqueue {
         row(
