@@ -54,6 +54,9 @@ fn main() -> ExitCode {
             }
         },
         Some("chaos") => chaos_command(&project_root(), &args[1..]),
+        // Not a command for people: the worker process `bench` starts to measure memory.
+        #[cfg(feature = "bench")]
+        Some(bench::MEMORY_CHILD) => bench::memory_child(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -181,12 +181,13 @@ pub(crate) struct IdleResult {
 }
 
 /// A worker's memory while draining.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct MemoryRow {
     pub(crate) jobs: u64,
-    /// Resident set before the drain, MiB.
+    /// Resident set of the worker process once connected, before the drain, MiB.
     pub(crate) before_mib: f64,
-    /// Peak resident set during the drain (VmHWM, reset before it), MiB.
+    /// Peak resident set of the worker process (VmHWM), from its start through the drain,
+    /// MiB.
     pub(crate) peak_mib: f64,
 }
 
@@ -555,11 +556,17 @@ fn enqueue(server: &PgServer, plan: &Plan) -> Result<Vec<EnqueueRow>> {
     ] {
         for &clients in &plan.workers {
             let (mut library, mut bench) = (Vec::new(), Vec::new());
-            for _ in 0..plan.reps {
-                load_pg(&url, 0)?;
-                library.push(enqueue_rates(&pg, clients, per_call, jobs)?);
-                load_pg(&url, 0)?;
-                bench.push(raw::pgbench(&url, workload, clients, jobs)?);
+            // Every other repetition runs pgbench first, so that a drift of the machine
+            // weighs on both alike.
+            for rep in 0..plan.reps {
+                for library_now in [rep % 2 == 0, rep % 2 == 1] {
+                    load_pg(&url, 0)?;
+                    if library_now {
+                        library.push(enqueue_rates(&pg, clients, per_call, jobs)?);
+                    } else {
+                        bench.push(raw::pgbench(&url, workload, clients, jobs)?);
+                    }
+                }
             }
             let row = EnqueueRow {
                 backend: "postgres",
@@ -950,24 +957,54 @@ fn status_kib(field: &str) -> Result<f64> {
         .with_context(|| format!("no {field} in /proc/self/status"))
 }
 
-/// Peak resident memory while the library drains `jobs` jobs in batches of 100 (the peak
-/// is reset first through `/proc/self/clear_refs`).
+/// A worker's peak resident memory while the library drains `jobs` jobs in batches of 100,
+/// for each of `plan.memory_jobs`. Each drain runs in a new process of this binary
+/// ([`memory_child`]), so that its peak is its own: in this process, which has run every
+/// section before, a drain could grow into heap that earlier sections freed and the peak
+/// would not show it.
 fn memory(server: &PgServer, plan: &Plan) -> Result<Vec<MemoryRow>> {
-    let (pg, url) = pg_storage(server, 4)?;
-    let pg = Arc::new(pg);
+    let exe = std::env::current_exe().context("finding this program to start a worker")?;
     let mut rows = Vec::new();
     for &jobs in &plan.memory_jobs {
+        let (url, _) = server.create_database()?;
+        PgStorage::connect(PgConfig::new(url.clone()))?.migrate()?;
         load_pg(&url, jobs)?;
-        std::fs::write("/proc/self/clear_refs", "5").context("resetting the peak RSS")?;
-        let before_mib = status_kib("VmRSS:")? / 1024.0;
-        drain_with_library(&pg, 1, jobs, true)?;
-        let peak_mib = status_kib("VmHWM:")? / 1024.0;
+        let output = std::process::Command::new(&exe)
+            .args([MEMORY_CHILD, &url, &jobs.to_string()])
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .with_context(|| format!("starting {}", exe.display()))?;
+        anyhow::ensure!(output.status.success(), "the draining worker failed: {}", output.status);
+        let row: MemoryRow = serde_json::from_slice(&output.stdout)
+            .context("reading the draining worker's report")?;
+        anyhow::ensure!(row.jobs == jobs, "the worker drained {} of {jobs} jobs", row.jobs);
+        anyhow::ensure!(count_pg(&url)? == 0, "jobs were left after the worker's drain");
         eprintln!(
-            "memory: draining {jobs} jobs: {before_mib:.1} MiB before, peak {peak_mib:.1} MiB"
+            "memory: draining {jobs} jobs: {:.1} MiB before, peak {:.1} MiB",
+            row.before_mib, row.peak_mib
         );
-        rows.push(MemoryRow { jobs, before_mib, peak_mib });
+        rows.push(row);
     }
     Ok(rows)
+}
+
+/// The command [`memory`] starts this binary with: `bench-memory-child URL JOBS`.
+pub(crate) const MEMORY_CHILD: &str = "bench-memory-child";
+
+/// The worker process of [`memory`]: connects to `URL`, drains its `JOBS` preloaded jobs
+/// with one worker in batches of 100, and prints a [`MemoryRow`] as JSON: the resident set
+/// once connected, and the peak (VmHWM) of the whole process.
+pub(crate) fn memory_child(args: &[String]) -> Result<()> {
+    let [url, jobs] = args else {
+        anyhow::bail!("usage: {MEMORY_CHILD} URL JOBS");
+    };
+    let jobs: u64 = jobs.parse().with_context(|| format!("JOBS is not a number: `{jobs}`"))?;
+    let pg = Arc::new(PgStorage::connect(PgConfig { pool_size: 4, ..PgConfig::new(url.clone()) })?);
+    let before_mib = status_kib("VmRSS:")? / 1024.0;
+    drain_with_library(&pg, 1, jobs, true)?;
+    let peak_mib = status_kib("VmHWM:")? / 1024.0;
+    println!("{}", serde_json::to_string(&MemoryRow { jobs, before_mib, peak_mib })?);
+    Ok(())
 }
 
 fn print_table(results: &Results) {
@@ -1138,6 +1175,13 @@ fn print_table(results: &Results) {
             "memory",
             format!("draining {} jobs, batches of 100", m.jobs),
             format!("{:.1} MiB before, peak {:.1} MiB", m.before_mib, m.peak_mib),
+        );
+    }
+    if let (Some(first), Some(last)) = (results.memory.first(), results.memory.last()) {
+        note(
+            "memory",
+            format!("peak at {} jobs / at {} jobs", last.jobs, first.jobs),
+            format!("{:.2} (goal: no growth with the queue)", last.peak_mib / first.peak_mib),
         );
     }
     for r in &results.publish_http.rows {
