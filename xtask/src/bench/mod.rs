@@ -89,7 +89,7 @@ struct Plan {
     /// the other sections', since their ratios to pgbench are the goals that the machine's
     /// noise moves most (the disk's flushes at one job per transaction, a client and a
     /// server that take turns at one worker).
-    drain_reps: usize,
+    paired_reps: usize,
     /// Jobs of a batched drain: enough for a run of about a second, so that neither the
     /// start of the runner or of pgbench nor the machine's noise decides the ratio.
     drain_jobs: u64,
@@ -120,7 +120,7 @@ impl Plan {
         if quick {
             Plan {
                 reps: 3,
-                drain_reps: 3,
+                paired_reps: 3,
                 drain_jobs: 1_000,
                 single_drain_jobs: 400,
                 workers: vec![1, 2, 4, 8],
@@ -141,7 +141,7 @@ impl Plan {
         } else {
             Plan {
                 reps: 3,
-                drain_reps: 5,
+                paired_reps: 5,
                 drain_jobs: 100_000,
                 single_drain_jobs: 4_000,
                 workers: vec![1, 2, 4, 8],
@@ -436,7 +436,7 @@ fn queue_drain(server: &PgServer, plan: &Plan) -> Result<Vec<DrainRow>> {
     ] {
         for &workers in &plan.workers {
             let (mut library, mut baseline, mut bench) = (Vec::new(), Vec::new(), Vec::new());
-            for rep in 0..plan.drain_reps {
+            for rep in 0..plan.paired_reps {
                 // Every other repetition runs the three in the reverse order, so a drift
                 // of the machine over a repetition (the disk's flushes, a checkpoint)
                 // weighs on each alike.
@@ -575,7 +575,7 @@ fn enqueue(server: &PgServer, plan: &Plan) -> Result<Vec<EnqueueRow>> {
             let (mut library, mut bench) = (Vec::new(), Vec::new());
             // Every other repetition runs pgbench first, so that a drift of the machine
             // weighs on both alike.
-            for rep in 0..plan.drain_reps {
+            for rep in 0..plan.paired_reps {
                 for library_now in [rep % 2 == 0, rep % 2 == 1] {
                     load_pg(&url, 0)?;
                     if library_now {
