@@ -141,7 +141,7 @@ impl Storage for MemoryStorage {
                     Some(ClaimedJob {
                         id,
                         job_type: row.job_type.clone(),
-                        data: Ok(row.data.clone()),
+                        data: row.data.to_string(),
                         retries: row.retries,
                     })
                 })

@@ -195,8 +195,10 @@ pub struct ClaimedJob {
     pub id: JobId,
     /// The job type's name.
     pub job_type: String,
-    /// The job's data, or why the stored text is not JSON.
-    pub data: Result<serde_json::Value, String>,
+    /// The job's data as stored: JSON text, which the runner deserializes straight into the
+    /// job type (no intermediate `serde_json::Value`). A storage hands it over unchecked;
+    /// text that is not JSON fails the job with an error that says so and shows the text.
+    pub data: String,
     /// How many times the job failed before this run.
     pub retries: u32,
 }

@@ -7,7 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
 use diesel::connection::SimpleConnection as _;
-use diesel::pg::{Pg, PgConnection};
+use diesel::deserialize::{self, FromSql, FromSqlRow};
+use diesel::pg::{Pg, PgConnection, PgValue};
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::r2d2::{ConnectionManager, Pool};
@@ -233,13 +234,18 @@ struct JobRow {
     retries: i32,
 }
 
-impl From<JobRow> for ClaimedJob {
-    fn from(row: JobRow) -> ClaimedJob {
-        ClaimedJob {
-            id: JobId(row.id),
-            job_type: row.job_type,
-            data: Ok(row.data),
-            retries: u32::try_from(row.retries).unwrap_or(0),
+/// A `jsonb` value as the JSON text the server sends, unparsed: a claimed job's data goes to
+/// the job type's deserializer as text, without a `serde_json::Value` in between.
+#[derive(Debug, FromSqlRow)]
+pub(crate) struct JsonText(pub(crate) String);
+
+impl FromSql<Jsonb, Pg> for JsonText {
+    fn from_sql(value: PgValue<'_>) -> deserialize::Result<JsonText> {
+        // The binary `jsonb` format: a version byte, 1, then the text.
+        match value.as_bytes().split_first() {
+            Some((1, text)) => Ok(JsonText(std::str::from_utf8(text)?.to_owned())),
+            Some((version, _)) => Err(format!("unsupported jsonb format version {version}").into()),
+            None => Err("an empty jsonb value".into()),
         }
     }
 }
@@ -330,7 +336,7 @@ diesel::table! {
 }
 
 /// A claimed row: id, type, data, retries.
-type ClaimRow = (i64, String, serde_json::Value, i32);
+type ClaimRow = (i64, String, JsonText, i32);
 
 /// The claim: up to `max` runnable, unlocked jobs that `filter` matches, in running order
 /// (priority, then the longest runnable, then id), locked for the transaction.
@@ -496,7 +502,12 @@ impl PgStorage {
         let rows = self::claim(open.conn(), claim.filter, max).map_err(Error::from)?;
         let claimed: Vec<ClaimedJob> = rows
             .into_iter()
-            .map(|(id, job_type, data, retries)| JobRow { id, job_type, data, retries }.into())
+            .map(|(id, job_type, JsonText(data), retries)| ClaimedJob {
+                id: JobId(id),
+                job_type,
+                data,
+                retries: u32::try_from(retries).unwrap_or(0),
+            })
             .collect();
         if claimed.is_empty() {
             open.rollback();

@@ -369,20 +369,11 @@ impl SqliteStorage {
                 }
                 Ok(rows
                     .into_iter()
-                    .map(|(id, job_type, data, retries)| {
-                        let data = serde_json::from_str(&data).map_err(|e| {
-                            let mut shown: String = data.chars().take(200).collect();
-                            if shown.len() < data.len() {
-                                shown.push_str("...");
-                            }
-                            format!("{e} in stored text {shown:?}")
-                        });
-                        ClaimedJob {
-                            id: JobId(id),
-                            job_type,
-                            data,
-                            retries: u32::try_from(retries).unwrap_or(0),
-                        }
+                    .map(|(id, job_type, data, retries)| ClaimedJob {
+                        id: JobId(id),
+                        job_type,
+                        data,
+                        retries: u32::try_from(retries).unwrap_or(0),
                     })
                     .collect::<Vec<_>>())
             })

@@ -15,9 +15,9 @@ use super::event::Event;
 use super::handle::Stoppable;
 use super::signal::Signal;
 
-/// Runs the jobs of one type given as their stored data; one result per job, in order.
-pub(super) type BatchHandler =
-    Arc<dyn Fn(&[&serde_json::Value]) -> Vec<Result<(), String>> + Send + Sync>;
+/// Runs the jobs of one type given as their stored data (JSON text); one result per job,
+/// in order.
+pub(super) type BatchHandler = Arc<dyn Fn(&[&str]) -> Vec<Result<(), String>> + Send + Sync>;
 /// A function called with every [`Event`].
 pub(super) type Hook = Arc<dyn Fn(&Event) + Send + Sync>;
 
@@ -33,21 +33,18 @@ impl Registered {
     /// `J`'s entry: its data decoded, its jobs run through [`Job::run_batch`] (one by one
     /// unless `J` batches) with `context`.
     pub(super) fn new<J: Job>(context: Arc<J::Context>) -> Registered {
-        let batch: BatchHandler = Arc::new(move |data: &[&serde_json::Value]| {
+        let batch: BatchHandler = Arc::new(move |data: &[&str]| {
             let mut results: Vec<Result<(), String>> = Vec::with_capacity(data.len());
-            let mut jobs = Vec::new();
-            let mut slots = Vec::new();
-            for (i, value) in data.iter().enumerate() {
-                match J::deserialize(*value) {
+            let mut jobs = Vec::with_capacity(data.len());
+            let mut slots = Vec::with_capacity(data.len());
+            for (i, text) in data.iter().enumerate() {
+                match serde_json::from_str::<J>(text) {
                     Ok(job) => {
                         jobs.push(job);
                         slots.push(i);
                         results.push(Ok(()));
                     }
-                    Err(e) => results.push(Err(format!(
-                        "job data does not deserialize as `{}`: {e}",
-                        J::JOB_NAME
-                    ))),
+                    Err(e) => results.push(Err(undecodable::<J>(text, &e))),
                 }
             }
             if !jobs.is_empty() {
@@ -68,6 +65,27 @@ impl Registered {
             batch_size: J::BATCH_SIZE.max(1),
             batch,
         }
+    }
+}
+
+/// Why the stored text `text` did not decode as a `J`: not JSON at all, or JSON of
+/// another shape. The type's deserializer can stop at a field it rejects before it reads
+/// the rest of the text, so the text is checked on its own before it is called JSON.
+fn undecodable<J: Job>(text: &str, err: &serde_json::Error) -> String {
+    let syntax = if err.is_syntax() || err.is_eof() {
+        Some(err.to_string())
+    } else {
+        serde_json::from_str::<serde::de::IgnoredAny>(text).err().map(|e| e.to_string())
+    };
+    match syntax {
+        Some(syntax) => {
+            let mut shown: String = text.chars().take(200).collect();
+            if shown.len() < text.len() {
+                shown.push_str("...");
+            }
+            format!("job data is not valid JSON: {syntax} in stored text {shown:?}")
+        }
+        None => format!("job data does not deserialize as `{}`: {err}", J::JOB_NAME),
     }
 }
 
@@ -121,19 +139,16 @@ impl<S: Storage + ?Sized> Shared<S> {
 
     /// Why a claimed job cannot be run at all, if it cannot.
     fn unrunnable(&self, job: &ClaimedJob) -> Option<String> {
-        match (self.jobs.get(job.job_type.as_str()), &job.data) {
-            (None, _) => {
-                let mut known = self.all_types.clone();
-                known.sort_unstable();
-                Some(format!(
-                    "job type `{}` is not registered with this runner (registered: {})",
-                    job.job_type,
-                    known.join(", ")
-                ))
-            }
-            (Some(_), Err(err)) => Some(format!("job data is not valid JSON: {err}")),
-            (Some(_), Ok(_)) => None,
+        if self.jobs.contains_key(job.job_type.as_str()) {
+            return None;
         }
+        let mut known = self.all_types.clone();
+        known.sort_unstable();
+        Some(format!(
+            "job type `{}` is not registered with this runner (registered: {})",
+            job.job_type,
+            known.join(", ")
+        ))
     }
 
     /// Runs claimed jobs: those of each job type through its batch handler (a single job is
@@ -154,9 +169,8 @@ impl<S: Storage + ?Sized> Shared<S> {
             let slots: Vec<usize> = (0..jobs.len())
                 .filter(|&i| results[i].is_none() && jobs[i].job_type == job_type)
                 .collect();
-            let values: Vec<&serde_json::Value> =
-                slots.iter().filter_map(|&i| jobs[i].data.as_ref().ok()).collect();
-            let ran = catch_unwind(AssertUnwindSafe(|| (registered.batch)(&values)));
+            let texts: Vec<&str> = slots.iter().map(|&i| jobs[i].data.as_str()).collect();
+            let ran = catch_unwind(AssertUnwindSafe(|| (registered.batch)(&texts)));
             let mut ran = match ran {
                 Ok(ran) => ran.into_iter(),
                 Err(payload) => {
@@ -226,5 +240,70 @@ pub(super) fn panic_message(payload: &(dyn Any + Send)) -> String {
         s.clone()
     } else {
         "a non-string panic payload".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+
+    /// A job type that rejects a field it does not know as soon as it reads its name.
+    #[derive(Debug, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Strict {
+        key: u32,
+    }
+
+    impl Job for Strict {
+        const JOB_NAME: &'static str = "strict";
+        type Context = ();
+        fn run(&self, _: &()) -> anyhow::Result<()> {
+            anyhow::ensure!(self.key != 0, "key 0 fails");
+            Ok(())
+        }
+    }
+
+    fn run(texts: &[&str]) -> Vec<Result<(), String>> {
+        (Registered::new::<Strict>(Arc::new(())).batch)(texts)
+    }
+
+    #[test]
+    fn each_text_is_decoded_and_run_on_its_own() {
+        let results = run(&[r#"{"key": 1}"#, r#"{"key": 0}"#, r#"{"key": "one"}"#, "{"]);
+        assert_eq!(results[0], Ok(()));
+        assert_eq!(results[1], Err("key 0 fails".into()));
+        insta::assert_snapshot!(
+            results[2].clone().unwrap_err(),
+            @r#"job data does not deserialize as `strict`: invalid type: string "one", expected u32 at line 1 column 13"#
+        );
+        insta::assert_snapshot!(
+            results[3].clone().unwrap_err(),
+            @r#"job data is not valid JSON: EOF while parsing an object at line 1 column 1 in stored text "{""#
+        );
+    }
+
+    /// The type's deserializer stops at the unknown field, before the broken end of the
+    /// text: the error still says the text is not JSON.
+    #[test]
+    fn text_that_is_not_json_is_called_so_even_when_the_type_fails_first() {
+        let results = run(&[r#"{"other": 1, oops"#, r#"{"other": 1}"#]);
+        insta::assert_snapshot!(
+            results[0].clone().unwrap_err(),
+            @r#"job data is not valid JSON: key must be a string at line 1 column 14 in stored text "{\"other\": 1, oops""#
+        );
+        insta::assert_snapshot!(
+            results[1].clone().unwrap_err(),
+            @"job data does not deserialize as `strict`: unknown field `other`, expected `key` at line 1 column 8"
+        );
+    }
+
+    #[test]
+    fn long_text_is_shown_cut_at_200_characters() {
+        let text = format!("[{}", "7,".repeat(500));
+        let error = run(&[&text]).remove(0).unwrap_err();
+        let shown = error.split_once(" in stored text ").map(|(_, shown)| shown).unwrap_or("");
+        assert_eq!(shown, format!("{:?}", format!("{}...", &text[..200])), "{error}");
     }
 }

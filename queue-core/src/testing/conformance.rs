@@ -42,6 +42,13 @@ fn claim_with<S: Storage>(storage: &S, types: &[&str], outcome: Outcome) -> Opti
     seen
 }
 
+/// A claimed job's data, parsed: a storage hands over the JSON text it stored.
+fn parsed(job: &ClaimedJob) -> serde_json::Value {
+    serde_json::from_str(&job.data).unwrap_or_else(|e| {
+        panic!("job {:?} has data that is not JSON ({e}): {:?}", job.id, job.data)
+    })
+}
+
 fn succeed<S: Storage>(storage: &S, types: &[&str]) -> Option<ClaimedJob> {
     claim_with(storage, types, Outcome::Succeeded)
 }
@@ -78,9 +85,8 @@ pub fn priority_then_age_order<S: Storage>(storage: S) {
     for (name, priority) in [("a", 0), ("b", 5), ("c", 0), ("d", 5), ("e", -1)] {
         enqueue(&storage, &job("t", json!(name), priority));
     }
-    let order: Vec<serde_json::Value> = std::iter::from_fn(|| succeed(&storage, &["t"]))
-        .map(|j| j.data.expect("valid JSON"))
-        .collect();
+    let order: Vec<serde_json::Value> =
+        std::iter::from_fn(|| succeed(&storage, &["t"])).map(|j| parsed(&j)).collect();
     assert_eq!(order, vec![json!("b"), json!("d"), json!("a"), json!("c"), json!("e")]);
 }
 
@@ -107,7 +113,7 @@ pub fn success_deletes_the_job<S: Storage>(storage: S) {
     let id = enqueue(&storage, &job("a", json!({"x": [1, 2]}), 0));
     let claimed = succeed(&storage, &["a"]).expect("the job");
     assert_eq!(claimed.id, id);
-    assert_eq!(claimed.data, Ok(json!({"x": [1, 2]})));
+    assert_eq!(parsed(&claimed), json!({"x": [1, 2]}));
     assert_eq!(claimed.retries, 0);
     assert_eq!(storage.count_pending().unwrap(), 0);
     assert!(succeed(&storage, &["a"]).is_none());
@@ -199,7 +205,7 @@ pub fn dedup_coalesces_identical_pending_jobs<S: Storage>(storage: S) {
 
     let waiting =
         fail(&storage, &[DedupJob::JOB_NAME], "boom", Some(Duration::from_secs(3600))).unwrap();
-    assert_eq!(waiting.data, Ok(json!({"key": 1})));
+    assert_eq!(parsed(&waiting), json!({"key": 1}));
     assert_eq!(
         DedupJob { key: 1 }.enqueue(&storage).unwrap(),
         None,

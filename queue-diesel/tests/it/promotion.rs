@@ -135,7 +135,7 @@ fn the_promotion_interval_of_open_options_is_the_storages() {
     while order.len() < 201 {
         let claimed = storage
             .run_next(&JobFilter::Types(&["a"]), &mut |job| {
-                order.push(job.data.as_ref().ok().cloned());
+                order.push(serde_json::from_str::<serde_json::Value>(&job.data).ok());
                 Outcome::Succeeded
             })
             .unwrap();
