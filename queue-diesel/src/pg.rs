@@ -74,12 +74,12 @@ impl PgConfig {
 /// A claim is a transaction that stays open while the jobs run: `SELECT ... FOR UPDATE SKIP
 /// LOCKED` of the runnable jobs in running order, and, in the same transaction, the deletion
 /// of the jobs that succeeded or the record of a failure. A worker that dies rolls back, so
-/// its jobs are claimable again at once. Enqueues send one `NOTIFY` per statement, which
-/// [`Storage::listen`] turns into wake-ups of idle workers. An enqueue this storage commits
-/// itself while another of its enqueues is in flight commits without one, and a background
-/// thread notifies after the commit, once for all such enqueues meanwhile: notifying
-/// transactions commit one at a time (PostgreSQL holds a lock through their flush), the
-/// others share their flushes.
+/// its jobs are claimable again at once. Enqueues send `NOTIFY`, which [`Storage::listen`]
+/// turns into wake-ups of idle workers. Notifying transactions commit one at a time
+/// (PostgreSQL holds a lock through their flush) where the others share their flushes, so
+/// of the enqueues this storage commits itself, at most one notifying is in flight: one
+/// that starts while another notifies commits without a notification, which the next
+/// notifying enqueue to start covers, or else a background thread sends soon after.
 ///
 /// A job waiting for a retry is out of the claim index until it is *promoted* back, so that
 /// no claim walks past it. Claims promote the jobs whose time has come, in a statement of
@@ -552,21 +552,17 @@ impl PgStorage {
     }
 
     /// Runs `insert`, an enqueue statement committed on its own, notifying in it only when
-    /// no other enqueue of this storage is in flight; otherwise a notification is owed
-    /// after its commit (see [`crate::notifier`]).
+    /// no other notifying enqueue of this storage is in flight and it is alone or a
+    /// notification is owed; otherwise it owes one after its commit (see
+    /// [`crate::notifier`]).
     fn enqueue_with<T>(
         &self,
         insert: impl FnOnce(&mut PgConnection, bool) -> Result<T, Error>,
     ) -> Result<T, StorageError> {
         let mut conn = self.pool.get()?;
         let in_flight = self.enqueues.start();
-        let notified = in_flight.notifies;
-        let inserted = insert(&mut conn, notified);
-        drop(in_flight);
-        let inserted = inserted?;
-        if !notified {
-            self.enqueues.owe(&self.pool, &mut conn);
-        }
+        let inserted = insert(&mut conn, in_flight.notifies())?;
+        in_flight.committed(&self.pool, &mut conn);
         Ok(inserted)
     }
 
