@@ -107,6 +107,61 @@ fn an_enqueue_told_not_to_notify_commits_without_a_notification() {
     assert_eq!(jobs.iter().map(|c| c.n).collect::<Vec<_>>(), [1, 3]);
 }
 
+/// Concurrent enqueues of one storage, single and batched, mostly commit without a
+/// notification of their own, covered by a later one's or sent by the storage's thread.
+/// With a poll interval of an hour, each of 20 bursts still runs to its last job, and
+/// nothing deadlocks between the enqueues and the thread. (Which enqueue owes is up to
+/// the timing here; the next test holds one in flight to make the thread send.)
+#[test]
+fn every_burst_of_concurrent_enqueues_is_run_without_polling() {
+    let (storage, _db) = fixtures::pg();
+    let storage = Arc::new(storage);
+    let journal = Journal::new();
+    let config =
+        RunnerConfig { poll_interval: Duration::from_secs(3600), ..RunnerConfig::default() };
+    let runner = Runner::new(Arc::clone(&storage), config)
+        .register::<RecordingJob>(Arc::clone(&journal))
+        .start()
+        .unwrap();
+    // The workers have made their first (empty) claim and sleep for an hour.
+    std::thread::sleep(Duration::from_millis(200));
+    let (clients, per_client) = (3, 10);
+    for round in 0..20 {
+        let enqueuers: Vec<_> = (0..clients)
+            .map(|client| {
+                let storage = Arc::clone(&storage);
+                let first = (round * clients + client) * per_client;
+                std::thread::spawn(move || {
+                    let keys = (first..first + per_client).map(|k| k as u64);
+                    if client == 1 {
+                        // One client enqueues in batches of two.
+                        let jobs: Vec<NewJob> = keys
+                            .map(|k| NewJob::from_job(&RecordingJob::new(k)).unwrap())
+                            .collect();
+                        for pair in jobs.chunks(2) {
+                            assert_eq!(storage.enqueue_batch(pair).unwrap().len(), 2);
+                        }
+                    } else {
+                        for key in keys {
+                            RecordingJob::new(key).enqueue(&*storage).unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for enqueuer in enqueuers {
+            enqueuer.join().unwrap();
+        }
+        let expected = (round + 1) * clients * per_client;
+        assert!(
+            wait_for(&journal, expected),
+            "round {round}: {} of {expected} jobs ran",
+            journal.ran().len()
+        );
+    }
+    assert_eq!(runner.shutdown(Duration::from_secs(30)).unfinished_workers, 0);
+}
+
 /// While one enqueue of the storage is in flight (held on the deduplication lock of its
 /// job), another commits without notifying in its statement, and the storage notifies
 /// after that commit: a listener hears exactly one notification while the first is still
