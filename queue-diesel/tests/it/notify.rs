@@ -20,19 +20,28 @@ fn wait_for(journal: &Journal, n: usize) -> bool {
     journal.ran().len() >= n
 }
 
+/// A runner over `storage` with a poll interval of an hour, once its workers have made
+/// their first (empty) claim and sleep: only a notification can wake them.
+fn idle_runner(
+    storage: &Arc<queue_diesel::PgStorage>,
+    journal: &Arc<Journal>,
+) -> queue_core::RunnerHandle {
+    let config =
+        RunnerConfig { poll_interval: Duration::from_secs(3600), ..RunnerConfig::default() };
+    let runner = Runner::new(Arc::clone(storage), config)
+        .register::<RecordingJob>(Arc::clone(journal))
+        .start()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    runner
+}
+
 #[test]
 fn pg_notification_wakes_idle_worker_and_survives_a_lost_connection() {
     let (storage, db) = fixtures::pg();
     let storage = Arc::new(storage);
     let journal = Journal::new();
-    let config =
-        RunnerConfig { poll_interval: Duration::from_secs(3600), ..RunnerConfig::default() };
-    let runner = Runner::new(Arc::clone(&storage), config)
-        .register::<RecordingJob>(Arc::clone(&journal))
-        .start()
-        .unwrap();
-    // The workers have made their first (empty) claim and sleep for an hour.
-    std::thread::sleep(Duration::from_millis(200));
+    let runner = idle_runner(&storage, &journal);
     RecordingJob::new(1).enqueue(&*storage).unwrap();
     assert!(wait_for(&journal, 1), "the notification woke the worker");
 
@@ -117,14 +126,7 @@ fn every_burst_of_concurrent_enqueues_is_run_without_polling() {
     let (storage, _db) = fixtures::pg();
     let storage = Arc::new(storage);
     let journal = Journal::new();
-    let config =
-        RunnerConfig { poll_interval: Duration::from_secs(3600), ..RunnerConfig::default() };
-    let runner = Runner::new(Arc::clone(&storage), config)
-        .register::<RecordingJob>(Arc::clone(&journal))
-        .start()
-        .unwrap();
-    // The workers have made their first (empty) claim and sleep for an hour.
-    std::thread::sleep(Duration::from_millis(200));
+    let runner = idle_runner(&storage, &journal);
     let (clients, per_client) = (3, 10);
     for round in 0..20 {
         let enqueuers: Vec<_> = (0..clients)
