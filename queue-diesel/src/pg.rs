@@ -322,8 +322,8 @@ const BEGIN_CLAIM: &str = concat!("BEGIN; ", claim_settings!());
 pub(crate) const CLAIM_SETTINGS: &str = claim_settings!();
 
 diesel::table! {
-    /// The job table, as the claim and its completion see it: written with the query
-    /// builder, their statements are prepared once per connection.
+    /// The job table, as the claim sees it: written with the query builder, its statements
+    /// are prepared once per connection.
     background_jobs (id) {
         id -> BigInt,
         job_type -> Text,
@@ -366,19 +366,35 @@ pub(crate) fn claim(
     }
 }
 
-/// Deletes the completed jobs `ids`, with one statement for any number of them.
-pub(crate) fn complete(conn: &mut PgConnection, ids: &[i64]) -> QueryResult<usize> {
-    /// The completion.
-    struct Complete;
-    let query = diesel::delete(background_jobs::table.filter(background_jobs::id.eq_any(ids)));
-    Fixed::<_, Complete>::new(query).execute(conn)
+/// What ends a claim's transaction when its jobs have run: the deletion of the completed
+/// jobs `ids` (one statement for any number of them) and the `COMMIT`, sent as one message,
+/// so that both cost one round trip (a claim costs three: its `BEGIN`, the claim and this).
+/// The ids are written into the statement as an array literal of integers, so it is planned
+/// at each execution: a lookup by primary key, cheaper than the round trip it saves. With no
+/// ids, only the `COMMIT`. When the deletion fails, the server skips the `COMMIT` and the
+/// transaction stays open, aborted, for its rollback.
+pub(crate) fn completion(ids: &[i64]) -> String {
+    use std::fmt::Write as _;
+    if ids.is_empty() {
+        return "COMMIT".to_owned();
+    }
+    let mut sql = String::with_capacity(64 + ids.len() * 8);
+    sql.push_str("DELETE FROM background_jobs WHERE id = ANY('{");
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            sql.push(',');
+        }
+        let _ = write!(sql, "{id}");
+    }
+    sql.push_str("}'::bigint[]); COMMIT");
+    sql
 }
 
 /// A statement whose SQL text is the same at every execution, known to diesel's statement
 /// cache by the type `Id`. diesel finds the prepared statement of a query with a static
 /// query id by its type alone; any other query (one with an `= ANY($1)` list, as the claim
-/// and the completion have) it writes out as SQL and hashes at every execution, to look its
-/// statement up by text. Each `Id` names one statement, so it must wrap one query type
+/// has) it writes out as SQL and hashes at every execution, to look its statement up by
+/// text. Each `Id` names one statement, so it must wrap one query type
 /// whose SQL does not depend on its values (a list is one bind parameter, whatever its
 /// length).
 struct Fixed<Q, Id> {
@@ -493,8 +509,8 @@ impl PgStorage {
         claim: Claim<'_>,
         run: &mut RunJobs<'_>,
     ) -> Result<usize, StorageError> {
-        // `BEGIN`, the claim, the completion and `COMMIT`, the claim and the completion
-        // prepared once per connection. `Open` rolls the transaction back on every way out
+        // Three round trips: `BEGIN`, the claim (prepared once per connection), and the
+        // completion with the `COMMIT`. `Open` rolls the transaction back on every way out
         // but the commit, an unwinding `run` included, so the row locks never go back to
         // the pool with the connection.
         let mut open = Open::begin(conn)?;
@@ -541,10 +557,7 @@ impl PgStorage {
                 }
             }
         }
-        if !done.is_empty() {
-            complete(open.conn(), &done).map_err(lost)?;
-        }
-        open.commit().map_err(lost)?;
+        open.commit_with(&completion(&done)).map_err(lost)?;
         // The next claim after that time promotes, so a retry this storage recorded is not
         // left waiting for the promotion interval.
         self.promotion.next_retry.fetch_min(next_retry, Ordering::AcqRel);
@@ -770,8 +783,9 @@ impl<'a> Open<'a> {
         self.conn
     }
 
-    fn commit(mut self) -> Result<(), diesel::result::Error> {
-        self.conn.batch_execute("COMMIT")?;
+    /// Runs `sql`, which ends with the transaction's `COMMIT` ([`completion`]).
+    fn commit_with(mut self, sql: &str) -> Result<(), diesel::result::Error> {
+        self.conn.batch_execute(sql)?;
         self.open = false;
         Ok(())
     }

@@ -27,9 +27,14 @@ pub fn pg_claim(
     Ok(rows.into_iter().map(|(id, job_type, _, _)| (id, job_type)).collect())
 }
 
-/// Records the jobs `ids` as completed on `conn`, as a worker does after running them.
-pub fn pg_complete(conn: &mut diesel::PgConnection, ids: &[i64]) -> diesel::QueryResult<usize> {
-    crate::pg::complete(conn, ids)
+/// Records the jobs `ids` as completed on `conn` and commits the transaction it has open, as
+/// a worker does after running them (one message: the `DELETE` and the `COMMIT`).
+pub fn pg_complete_and_commit(
+    conn: &mut diesel::PgConnection,
+    ids: &[i64],
+) -> diesel::QueryResult<()> {
+    use diesel::connection::SimpleConnection as _;
+    conn.batch_execute(&crate::pg::completion(ids))
 }
 
 /// The settings a claim's transaction starts with (`SET LOCAL ...`).

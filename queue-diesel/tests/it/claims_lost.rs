@@ -140,6 +140,56 @@ fn postgres_a_killed_session_fails_the_completion() {
     assert_eq!(left[0].last_error.as_deref(), Some("second run"));
 }
 
+/// A completion the server refuses (here a trigger; in production a lost session, a full
+/// disk, a statement timeout) commits nothing: neither the deletion nor the failure recorded
+/// before it in the same transaction, and the row locks are released with the rollback.
+#[test]
+fn postgres_a_refused_completion_commits_nothing() {
+    let (storage, db) = fixtures::pg();
+    let jobs: Vec<NewJob> = ["serde", "rand"]
+        .iter()
+        .map(|name| NewJob {
+            job_type: "sync".into(),
+            data: serde_json::json!({ "crate": name }),
+            priority: 0,
+            deduplicated: false,
+        })
+        .collect();
+    storage.enqueue_batch(&jobs).unwrap();
+    let mut admin = diesel::PgConnection::establish(db.url()).unwrap();
+    admin
+        .batch_execute(
+            "CREATE FUNCTION refuse_delete() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'deletes refused for this test'; END $$; \
+             CREATE TRIGGER refuse_delete BEFORE DELETE ON background_jobs \
+             FOR EACH ROW EXECUTE FUNCTION refuse_delete()",
+        )
+        .unwrap();
+    let result = storage.run_batch(Claim::types(&["sync"], 2), &mut |jobs| {
+        assert_eq!(jobs.len(), 2);
+        vec![
+            Outcome::Failed { error: "first".into(), retry_in: Some(Duration::from_secs(3600)) },
+            Outcome::Succeeded,
+        ]
+    });
+    let (lost, reason) = lost_jobs(result);
+    assert_eq!(lost.len(), 2, "{lost:?}");
+    assert!(reason.contains("deletes refused for this test"), "{reason}");
+    let left = storage.pending_jobs(10).unwrap();
+    assert_eq!(left.len(), 2, "the deletion was not committed: {left:?}");
+    assert!(
+        left.iter().all(|job| job.retries == 0 && job.last_error.is_none()),
+        "the failure recorded before the deletion was not committed: {left:?}"
+    );
+    admin.batch_execute("DROP TRIGGER refuse_delete ON background_jobs").unwrap();
+    // The locks went with the rollback, and the pool's connection is usable again.
+    let ran = queue_core::Runner::new(std::sync::Arc::new(storage), fast())
+        .register::<Sync>(())
+        .run_until_empty()
+        .unwrap();
+    assert_eq!((ran.succeeded, ran.failed), (2, 0));
+}
+
 #[derive(diesel::QueryableByName)]
 struct Killed {
     #[diesel(sql_type = diesel::sql_types::Integer)]
