@@ -394,9 +394,8 @@ pub(crate) fn completion(ids: &[i64]) -> String {
 /// cache by the type `Id`. diesel finds the prepared statement of a query with a static
 /// query id by its type alone; any other query (one with an `= ANY($1)` list, as the claim
 /// has) it writes out as SQL and hashes at every execution, to look its statement up by
-/// text. Each `Id` names one statement, so it must wrap one query type
-/// whose SQL does not depend on its values (a list is one bind parameter, whatever its
-/// length).
+/// text. Each `Id` names one statement, so it must wrap one query type whose SQL does not
+/// depend on its values (a list is one bind parameter, whatever its length).
 struct Fixed<Q, Id> {
     query: Q,
     id: std::marker::PhantomData<Id>,

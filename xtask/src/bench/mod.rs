@@ -88,7 +88,9 @@ struct Plan {
     /// turn) and of each PostgreSQL enqueue (the library and pgbench in turn): more than
     /// the other sections', since their ratios to pgbench are the goals that the machine's
     /// noise moves most (the disk's flushes at one job per transaction, a client and a
-    /// server that take turns at one worker).
+    /// server that take turns at one worker). On a shared machine a run's rate swings by
+    /// up to half between the disk's fast and slow spells, which fall on either side of a
+    /// pair, so 15 pairs: their median moves less with which side a spell hit.
     paired_reps: usize,
     /// Jobs of a batched drain: enough for a run of about a second, so that neither the
     /// start of the runner or of pgbench nor the machine's noise decides the ratio.
@@ -144,7 +146,7 @@ impl Plan {
         } else {
             Plan {
                 reps: 3,
-                paired_reps: 9,
+                paired_reps: 15,
                 drain_jobs: 100_000,
                 single_drain_jobs: 4_000,
                 workers: vec![1, 2, 4, 8],
