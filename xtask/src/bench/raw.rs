@@ -62,8 +62,8 @@ pub(super) fn drain_pg(url: &str, workers: usize, batch: i64, jobs: u64) -> Resu
                 let mut conn = conn?;
                 let mut done = 0;
                 loop {
-                    // As the library does it: `BEGIN`, the claim, and the `DELETE` sent with
-                    // the `COMMIT` in one message (ids as an array literal).
+                    // As the library does it: `BEGIN`, the claim, and the library's own
+                    // completion, the `DELETE` sent with the `COMMIT` in one message.
                     conn.batch_execute("BEGIN")?;
                     let jobs: Vec<(i64, String, serde_json::Value, i32)> = {
                         use background_jobs::dsl as j;
@@ -79,15 +79,12 @@ pub(super) fn drain_pg(url: &str, workers: usize, batch: i64, jobs: u64) -> Resu
                             .skip_locked()
                             .load(&mut conn)?
                     };
-                    let ids: Vec<String> = jobs.iter().map(|job| job.0.to_string()).collect();
+                    let ids: Vec<i64> = jobs.iter().map(|job| job.0).collect();
                     let claimed = ids.len() as u64;
                     if ids.is_empty() {
                         conn.batch_execute("ROLLBACK")?;
                     } else {
-                        conn.batch_execute(&format!(
-                            "DELETE FROM background_jobs WHERE id = ANY('{{{}}}'::bigint[]); COMMIT",
-                            ids.join(",")
-                        ))?;
+                        queue_diesel::testing::pg_complete_and_commit(&mut conn, &ids)?;
                     }
                     if claimed == 0 {
                         return Ok(done);
